@@ -1,0 +1,98 @@
+"""Every table prodloop keeps, in one place. Migrations are generated against this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Raw events, kept for telemetry.raw_retention_days. `ts` is Unix seconds (float) so both
+# engines compare and bucket it the same way.
+request_events = Table(
+    "request_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("request_id", String(64), nullable=False, default=""),
+    Column("trace_id", String(32), nullable=False, default=""),
+    Column("service", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("route", String(256), nullable=False),
+    Column("model", String(256), nullable=True),
+    Column("provider", String(64), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("error_class", String(32), nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("ttft_ms", Float, nullable=True),
+    Column("is_stream", Boolean, nullable=False, default=False),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("reasoning_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=True),
+    Column("guardrails", Text, nullable=False, default=""),  # comma-separated names
+    Column("user_id", String(256), nullable=True),
+    Column("overhead_ms", Float, nullable=True),
+    Column("source", String(16), nullable=False, default="gateway"),
+    Index(None, "ts"),
+    Index(None, "service", "ts"),
+    Index(None, "trace_id"),
+)
+
+
+def _rollup_table(name: str) -> Table:
+    """Per-bucket aggregates per (service, version, route, model).
+
+    `bucket` is the bucket's start in Unix seconds (minute- or hour-aligned). Histograms
+    are mergeable log-bucket sketches serialised by telemetry.histogram.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("bucket", BigInteger, primary_key=True),
+        Column("service", String(128), primary_key=True),
+        Column("version", String(128), primary_key=True),
+        Column("route", String(256), primary_key=True),
+        Column("model", String(256), primary_key=True),  # "" when unknown
+        Column("count", BigInteger, nullable=False, default=0),
+        Column("errors", BigInteger, nullable=False, default=0),
+        Column("successes", BigInteger, nullable=False, default=0),
+        Column("errors_by_class", Text, nullable=False, default="{}"),  # JSON {class: n}
+        Column("latency_sum_ms", Float, nullable=False, default=0.0),
+        Column("latency_hist", LargeBinary, nullable=False),
+        Column("ttft_count", BigInteger, nullable=False, default=0),
+        Column("ttft_hist", LargeBinary, nullable=False),
+        Column("stream_count", BigInteger, nullable=False, default=0),
+        Column("input_tokens", BigInteger, nullable=False, default=0),
+        Column("output_tokens", BigInteger, nullable=False, default=0),
+        Column("cached_tokens", BigInteger, nullable=False, default=0),
+        Column("reasoning_tokens", BigInteger, nullable=False, default=0),
+        Column("cost_usd", Float, nullable=False, default=0.0),
+        Column("cost_known", BigInteger, nullable=False, default=0),
+        Column("cost_unknown", BigInteger, nullable=False, default=0),
+        Column("guardrail_requests", BigInteger, nullable=False, default=0),
+        Column("guardrail_counts", Text, nullable=False, default="{}"),  # JSON {name: n}
+        Index(None, "service", "bucket"),
+    )
+
+
+rollups_minute = _rollup_table("rollups_minute")
+rollups_hour = _rollup_table("rollups_hour")

@@ -1,0 +1,1 @@
+"""Request events, the histogram sketch, prices, the pipeline, rollups and SLI queries."""
