@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Source = Literal["gateway", "sdk", "otlp"]
 
@@ -68,3 +68,11 @@ class RequestEvent:
         data = asdict(self)
         data["guardrails"] = list(self.guardrails)
         return data
+
+
+class EventSink(Protocol):
+    """Where surfaces hand events: must never block and never touch the database."""
+
+    def submit(self, event: RequestEvent) -> bool:
+        """Queue the event; False when it was dropped (and counted) because the queue is full."""
+        ...
