@@ -37,7 +37,9 @@ def postgres_server() -> Iterator[str]:
     )
     options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_postgres_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(tmp / "log"), "-w", "start"]),
+        _as_postgres_user(
+            [pg_ctl, "-D", str(data), "-o", options, "-l", str(tmp / "log"), "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )

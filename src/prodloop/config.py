@@ -55,13 +55,13 @@ class SecretRef(_Model):
         return self.value.get_secret_value() if self.value is not None else None
 
 
-def _to_secret_ref(value: object) -> object:
+def _to_secret_ref(value: object, info: pydantic.ValidationInfo) -> object:
     if isinstance(value, SecretRef):
         return value
     ref = _env_ref(value, what="a secret")
-    name = ref[2:-1]
-    env_value = os.environ.get(name)
-    return {"ref": ref, "value": env_value}
+    context = info.context if isinstance(info.context, dict) else {}
+    environ: Mapping[str, str] = context.get("environ", os.environ)
+    return {"ref": ref, "value": environ.get(ref[2:-1])}
 
 
 Secret = Annotated[SecretRef, pydantic.BeforeValidator(_to_secret_ref)]
@@ -85,9 +85,7 @@ class GatewayConfig(_Model):
     default_service: str | None = Field(
         None, description="service for requests that name none (by key or /s/{service}/ prefix)"
     )
-    require_key: bool = Field(
-        True, description="refuse requests without a valid gateway key (401)"
-    )
+    require_key: bool = Field(True, description="refuse requests without a valid gateway key (401)")
     keys: list[Secret] = Field(
         default_factory=list,
         description="gateway keys valid for every service (env references)",
@@ -155,10 +153,10 @@ class Version(_Model):
     api_key: Secret | None = Field(
         None, description="provider key the gateway adds upstream (env reference)"
     )
-    weight: float = Field(100.0, ge=0, description="share of traffic (the stable version only, for now)")
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="extra headers sent upstream"
+    weight: float = Field(
+        100.0, ge=0, description="share of traffic (the stable version only, for now)"
     )
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
 
     @field_validator("upstream")
     @classmethod
@@ -204,6 +202,10 @@ GuardrailKind = Literal["max_prompt_chars", "max_tokens", "blocked_pattern", "pi
 PiiKind = Literal["email", "phone", "card"]
 
 
+def _all_pii_kinds() -> list[PiiKind]:
+    return ["email", "phone", "card"]
+
+
 class Guardrail(_Model):
     name: str = Field(description="name recorded on every trigger")
     kind: GuardrailKind = Field(description="max_prompt_chars | max_tokens | blocked_pattern | pii")
@@ -211,7 +213,7 @@ class Guardrail(_Model):
     limit: int | None = Field(None, gt=0, description="for max_prompt_chars and max_tokens")
     pattern: str | None = Field(None, description="for blocked_pattern: a regular expression")
     detect: list[PiiKind] = Field(
-        default_factory=lambda: ["email", "phone", "card"], description="for pii: what to find"
+        default_factory=_all_pii_kinds, description="for pii: what to find"
     )
     services: list[str] = Field(
         default_factory=list, description="services the rule applies to (all when empty)"
@@ -235,7 +237,9 @@ class FaultRule(_Model):
     service: str = Field(description="service the fault applies to")
     version: str | None = Field(None, description="version (all versions when empty)")
     latency_ms: float = Field(0.0, ge=0, description="latency added before the upstream call")
-    error_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered with an error")
+    error_rate: float = Field(
+        0.0, ge=0, le=1, description="share of requests answered with an error"
+    )
     error_status: int = Field(503, ge=500, le=599, description="status of injected errors")
     token_multiplier: float = Field(1.0, ge=0, description="factor applied to reported tokens")
 
@@ -338,21 +342,25 @@ class Config(_Model):
 # --- loading ---------------------------------------------------------------------------
 
 
-def _line_index(node: yaml.Node, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+def _line_index(
+    node: yaml.Node, path: tuple[str | int, ...] = ()
+) -> dict[tuple[str | int, ...], int]:
     """Map every key path of a YAML document to its 1-based line number."""
     lines: dict[tuple[str | int, ...], int] = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = path + (str(key_node.value),)
+            key = (*path, str(key_node.value))
             lines.update(_line_index(value_node, key))
             lines[key] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_line_index(item, path + (i,)))
+            lines.update(_line_index(item, (*path, i)))
     return lines
 
 
-def _nearest_line(lines: Mapping[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
+def _nearest_line(
+    lines: Mapping[tuple[str | int, ...], int], loc: tuple[str | int, ...]
+) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
             return lines[loc[:end]]
@@ -402,7 +410,7 @@ def parse_config(
     lines = _line_index(node) if node is not None else {}
     _apply_env_overrides(data, environ)
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={"environ": environ})
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
@@ -427,13 +435,38 @@ def load_config(explicit: str | None = None, *, required: bool = False) -> Confi
     return parse_config(path.read_text(encoding="utf-8"), path=str(path))
 
 
-def iter_settings(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str]]:
-    """Every setting as (dotted name, description), for docs and the docs test."""
-    rows: list[tuple[str, str]] = []
+def _nested_model(annotation: object) -> tuple[str, type[BaseModel]] | None:
+    """The model a field holds directly, in a dict or in a list, with its path marker."""
+    if isinstance(annotation, type) and issubclass(annotation, _Model):
+        return "", annotation
+    origin = getattr(annotation, "__origin__", None)
+    args: tuple[object, ...] = getattr(annotation, "__args__", ())
+    if origin is dict and len(args) == 2:
+        inner = _nested_model(args[1])
+        return (".<name>", inner[1]) if inner else None
+    if origin is list and args:
+        inner = _nested_model(args[0])
+        return ("[]", inner[1]) if inner else None
+    return None
+
+
+def iter_settings(
+    model: type[BaseModel] = Config, prefix: str = "", instance: BaseModel | None = None
+) -> list[tuple[str, str, str]]:
+    """Every setting as (dotted name, default, description), for docs and the docs test."""
+    rows: list[tuple[str, str, str]] = []
     for name, field in model.model_fields.items():
         dotted = f"{prefix}{name}"
-        rows.append((dotted, field.description or ""))
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, _Model):
-            rows.extend(iter_settings(annotation, dotted + "."))
+        nested = _nested_model(field.annotation)
+        if instance is not None:
+            value: object = getattr(instance, name)
+        elif field.is_required():
+            value = "required"
+        else:
+            value = field.get_default(call_default_factory=True)
+        default = "" if nested else ("required" if value == "required" else repr(value))
+        rows.append((dotted, default, field.description or ""))
+        if nested is not None and nested[1] is not SecretRef:
+            child = value if nested[0] == "" and isinstance(value, BaseModel) else None
+            rows.extend(iter_settings(nested[1], dotted + nested[0] + ".", child))
     return rows

@@ -29,7 +29,9 @@ metadata = MetaData(
 request_events = Table(
     "request_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("ts", Float, nullable=False),
     Column("request_id", String(64), nullable=False, default=""),
     Column("trace_id", String(32), nullable=False, default=""),
@@ -91,6 +93,8 @@ def _rollup_table(name: str) -> Table:
         Column("guardrail_requests", BigInteger, nullable=False, default=0),
         Column("guardrail_counts", Text, nullable=False, default="{}"),  # JSON {name: n}
         Index(None, "service", "bucket"),
+        # SLIs of one series (a canary version, a model) seek straight to its buckets.
+        Index(None, "service", "version", "route", "model", "bucket"),
     )
 
 

@@ -1,0 +1,1 @@
+"""The `prodloop` command: one module per command group."""

@@ -1,0 +1,3 @@
+from prodloop.cli.main import main
+
+main()

@@ -1,0 +1,40 @@
+"""Entry point of the `prodloop` command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from prodloop import __version__
+from prodloop.cli.db import db
+from prodloop.cli.demo import demo, demo_upstream
+from prodloop.cli.init import init
+from prodloop.cli.stats import stats
+from prodloop.cli.up import up
+from prodloop.errors import ProdloopError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prodloop")
+def cli() -> None:
+    """prodloop runs the production loop of an LLM application."""
+
+
+for command in (init, up, stats, db, demo, demo_upstream):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Run the CLI; a prodloop error is one red line and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ProdloopError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
