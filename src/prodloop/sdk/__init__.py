@@ -1,0 +1,1 @@
+"""The Python SDK: `prodloop.track` and `prodloop.configure` live in `prodloop.sdk.track`."""
