@@ -88,7 +88,10 @@ class PriceTable:
         for pattern, inp, out, cached_in in BUILT_IN:
             full = rf"^([\w.-]+/)?{pattern}{_SUFFIX}"
             entries.append(
-                (re.compile(full), ModelPrice(full, inp, out, inp if cached_in is None else cached_in))
+                (
+                    re.compile(full),
+                    ModelPrice(full, inp, out, inp if cached_in is None else cached_in),
+                )
             )
         self._entries = tuple(entries)
         self.price_for = lru_cache(maxsize=1024)(self._lookup)
