@@ -58,6 +58,10 @@ def _uvicorn_server(app: object, host: str, port: int) -> _Server:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # The gateway passes the upstream's own Date and Server headers through.
+        server_header=False,
+        date_header=False,
+        proxy_headers=False,
     )
     return _Server(config)
 

@@ -35,7 +35,7 @@ def _pct(value: float | None) -> str:
 
 
 def _usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:.5f}"
+    return "-" if value is None else f"${value:.6f}"
 
 
 SLI_HEADERS = (

@@ -20,7 +20,8 @@ ERROR_CLASSES = (
     "guardrail_blocked",  # a guardrail with action `block` refused it (400)
     "rate_limited",  # a gateway limit refused it (429)
     "too_large",  # body over the limit (413)
-    "unauthorized",  # no valid gateway key (401)
+    "unauthorized",  # no valid gateway key (401), or a key for another service (403)
+    "bad_request",  # malformed request or unknown service, refused by prodloop (400, 404)
     "client_disconnect",  # the client went away before the answer was complete (499)
     "app_error",  # an SDK or OTLP caller reported a failure of its own
 )
