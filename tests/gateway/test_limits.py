@@ -7,8 +7,9 @@ import pytest
 
 from prodloop.clock import ManualClock
 from prodloop.config import RateLimit
-from prodloop.gateway.limits import TokenBucketLimiter, rate_limited, read_body, retry_after_s
+from prodloop.gateway.limits import rate_limited, read_body, retry_after_s
 from prodloop.gateway.replies import GatewayRefusal
+from prodloop.ratelimit import TokenBucketLimiter
 
 
 def test_burst_then_refill_with_a_manual_clock() -> None:

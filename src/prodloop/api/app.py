@@ -12,10 +12,10 @@ from prodloop import __version__
 from prodloop.api import ingest, slis
 from prodloop.api.auth import Keys
 from prodloop.api.errors import install_error_handlers
-from prodloop.api.ratelimit import RateLimiter
 from prodloop.api.state import ControlState, get_state
 from prodloop.clock import Clock, SystemClock
 from prodloop.config import Config
+from prodloop.ratelimit import TokenBucketLimiter
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
 from prodloop.telemetry.pricing import PriceTable
@@ -44,7 +44,7 @@ def create_control_app(
         clock=clock,
         prices=PriceTable(config.pricing),
         keys=Keys(config.control),
-        ingest_limiter=RateLimiter(config.control.ingest_limit, clock),
+        ingest_limiter=TokenBucketLimiter.from_config(config.control.ingest_limit),
     )
     install_error_handlers(app)
     app.include_router(slis.router)

@@ -49,7 +49,10 @@ _EVENTS_SCHEMA = {
 
 def check_rate(state: ControlState, principal: Principal) -> None:
     """429 once the key has used its share of control.ingest_limit."""
-    wait_s = state.ingest_limiter.acquire(principal.name)
+    limiter = state.ingest_limiter
+    if limiter is None:
+        return
+    wait_s = limiter.acquire(principal.name, state.clock.now())
     if wait_s > 0:
         raise RateLimitedError(
             "too many ingest requests for this key (control.ingest_limit)", retry_after_s=wait_s

@@ -8,9 +8,9 @@ from fastapi import Request
 from sqlalchemy.engine import Engine
 
 from prodloop.api.auth import Keys
-from prodloop.api.ratelimit import RateLimiter
 from prodloop.clock import Clock
 from prodloop.config import Config
+from prodloop.ratelimit import TokenBucketLimiter
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
 from prodloop.telemetry.pricing import PriceTable
@@ -25,7 +25,7 @@ class ControlState:
     clock: Clock
     prices: PriceTable
     keys: Keys
-    ingest_limiter: RateLimiter
+    ingest_limiter: TokenBucketLimiter | None  # None: the limit is off
 
 
 def get_state(request: Request) -> ControlState:

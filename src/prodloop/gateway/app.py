@@ -22,7 +22,7 @@ from prodloop.config import Config
 from prodloop.gateway.faults import FaultInjector
 from prodloop.gateway.guardrails import Guardrails
 from prodloop.gateway.inbound import Inbound, read_headers
-from prodloop.gateway.limits import TokenBucketLimiter, rate_limited, read_body
+from prodloop.gateway.limits import rate_limited, read_body
 from prodloop.gateway.metering import USAGE_OPTION_ROUTES, Exchange
 from prodloop.gateway.proxy import Upstream, UpstreamCall
 from prodloop.gateway.replies import (
@@ -35,6 +35,7 @@ from prodloop.gateway.replies import (
 from prodloop.gateway.routes import RouteLabels
 from prodloop.gateway.routing import Directory, ServiceTarget, split_service_prefix
 from prodloop.gateway.tracing import child_traceparent, new_request_id
+from prodloop.ratelimit import TokenBucketLimiter
 from prodloop.telemetry.events import EventSink
 from prodloop.telemetry.pricing import PriceTable
 
