@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 from sqlalchemy.engine import Engine
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from prodloop import loop
 from prodloop.clock import Clock, SystemClock
 from prodloop.config import Config
+from prodloop.errors import ProdloopError
 from prodloop.store import connect
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
@@ -49,7 +51,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _uvicorn_server(app: object, host: str, port: int) -> _Server:
+def uvicorn_server(app: object, host: str, port: int) -> _Server:
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -66,12 +68,28 @@ def _uvicorn_server(app: object, host: str, port: int) -> _Server:
     return _Server(config)
 
 
+def _bind(host: str, port: int, setting: str) -> socket.socket:
+    """Listen before serving, so a taken port is a clear error naming its setting."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        message = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise ProdloopError(message, field=setting) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 @dataclass
 class Processes:
-    """The servers of one prodloop process and the event that stops them."""
+    """The servers of one prodloop process, their bound sockets and the event that stops them."""
 
     servers: list[_Server]
     stop: asyncio.Event
+    sockets: list[socket.socket] = field(default_factory=list)
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -100,18 +118,27 @@ def make_processes(runtime: Runtime, *, gateway: bool = True, control: bool = Tr
     from prodloop.gateway.app import create_gateway_app
 
     config = runtime.config
-    servers: list[_Server] = []
-    if gateway:
-        app = create_gateway_app(
-            config, runtime.pipeline, clock=runtime.clock, metrics_render=runtime.metrics.render
-        )
-        servers.append(_uvicorn_server(app, config.gateway.host, config.gateway.port))
-    if control:
-        control_app = create_control_app(
-            config, runtime.engine, runtime.pipeline, runtime.metrics, clock=runtime.clock
-        )
-        servers.append(_uvicorn_server(control_app, config.control.host, config.control.port))
-    return Processes(servers, asyncio.Event())
+    processes = Processes([], asyncio.Event())
+    try:
+        if gateway:
+            app = create_gateway_app(
+                config, runtime.pipeline, clock=runtime.clock, metrics_render=runtime.metrics.render
+            )
+            gw = config.gateway
+            processes.sockets.append(_bind(gw.host, gw.port, "gateway.port"))
+            processes.servers.append(uvicorn_server(app, gw.host, gw.port))
+        if control:
+            control_app = create_control_app(
+                config, runtime.engine, runtime.pipeline, runtime.metrics, clock=runtime.clock
+            )
+            cp = config.control
+            processes.sockets.append(_bind(cp.host, cp.port, "control.port"))
+            processes.servers.append(uvicorn_server(control_app, cp.host, cp.port))
+    except ProdloopError:
+        for sock in processes.sockets:
+            sock.close()
+        raise
+    return processes
 
 
 async def serve(
@@ -126,7 +153,10 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             running.add_signal_handler(sig, processes.request_stop)
-    tasks = [asyncio.create_task(server.serve()) for server in processes.servers]
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, sock in zip(processes.servers, processes.sockets, strict=True)
+    ]
     if run_loop:
         tasks.append(asyncio.create_task(_scheduler(runtime, processes.stop)))
     if on_ready is not None:

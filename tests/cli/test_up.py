@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,3 +164,14 @@ def test_init_writes_a_valid_config_once(tmp_path: Path) -> None:
     db = run_cli("db", "upgrade", cwd=tmp_path)
     assert db.returncode == 0, db.stderr
     assert "upgraded from empty to 0001" in db.stdout
+
+
+def test_up_names_the_setting_of_a_port_already_taken(tmp_path: Path, fake_upstream: str) -> None:
+    config, gateway_port, _ = write_config(tmp_path, fake_upstream)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", gateway_port))
+        taken.listen()
+        result = run_cli("up", "--config", str(config), env=ENV)
+    assert result.returncode == 2
+    assert f"gateway.port: cannot listen on 127.0.0.1:{gateway_port}" in result.stderr
+    assert "Traceback" not in result.stderr

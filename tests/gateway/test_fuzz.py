@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from tests.gateway.conftest import CHAT_KEY, GLOBAL_KEY, Gateway
 
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers() | FLOATS | st.text(max_size=40),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
     ),
@@ -31,7 +32,7 @@ CHATTY = st.fixed_dictionaries(
         ),
         "stream": st.one_of(st.booleans(), st.text(max_size=5), st.none()),
         "stream_options": JSON,
-        "max_tokens": st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False)),
+        "max_tokens": st.one_of(st.integers(), st.text(max_size=5), FLOATS),
         "user": JSON,
         "input": JSON,
         "prompt": JSON,

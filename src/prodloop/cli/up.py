@@ -31,7 +31,11 @@ def up(config_file: str | None, gateway_only: bool, control_only: bool) -> None:
     if not gateway_only and not config.services:
         click.echo("note: no services are configured; the gateway will answer 404", err=True)
     runtime = build_runtime(config)
-    processes = make_processes(runtime, gateway=not control_only, control=not gateway_only)
+    try:
+        processes = make_processes(runtime, gateway=not control_only, control=not gateway_only)
+    except Exception:
+        runtime.pipeline.stop()
+        raise
 
     def ready() -> None:
         if not control_only:

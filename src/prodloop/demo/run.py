@@ -11,7 +11,7 @@ from prodloop.clock import SystemClock
 from prodloop.config import Config, parse_config
 from prodloop.demo.traffic import TrafficPlan, TrafficResult, send_burst
 from prodloop.demo.upstream import PROFILES, create_upstream_app
-from prodloop.server import _uvicorn_server, build_runtime, make_processes, serve
+from prodloop.server import build_runtime, make_processes, serve, uvicorn_server
 from prodloop.telemetry.sli import Slis, query_slis
 
 # Two services on two fake upstreams: a healthy one and a flaky one, so the table
@@ -77,9 +77,7 @@ async def run_demo_async(
     """Start everything on free loopback ports, send the burst, stop, and measure."""
     upstream_ports = {service: _free_port() for service, _, _ in DEMO_SERVICES}
     upstreams = [
-        _uvicorn_server(
-            create_upstream_app(PROFILES[profile]), "127.0.0.1", upstream_ports[service]
-        )
+        uvicorn_server(create_upstream_app(PROFILES[profile]), "127.0.0.1", upstream_ports[service])
         for service, _, profile in DEMO_SERVICES
     ]
     upstream_tasks = [asyncio.create_task(server.serve()) for server in upstreams]
