@@ -20,17 +20,23 @@ services:
 
 def test_template_defaults_are_the_guides_targets() -> None:
     config = parse_config(config_template(), environ={})
-    assert config.slos.latency.percentile == 95
-    assert config.slos.latency.objective_ms == 2000
-    assert config.slos.latency.alert_ms == 2500
-    assert config.slos.latency.alert_for == "5m"
-    assert config.slos.error_rate.objective == 0.01
-    assert config.slos.error_rate.alert == 0.03
-    assert config.slos.error_rate.alert_for == "5m"
-    assert config.slos.cost.objective_usd == 0.002
-    assert config.slos.cost.alert_usd == 0.003
-    assert config.slos.cost.alert_window == "1h"
-    assert config.slos.success_rate.objective == 0.995
+    assert config.slos == parse_config("", environ={}).slos  # the file spells the defaults out
+    slos = {slo.name: slo for slo in config.slos.objectives}
+    latency = slos["latency-p95"]
+    assert (latency.kind, latency.percentile, latency.threshold_ms) == ("latency", 95, 2000)
+    assert latency.alert is not None
+    assert (latency.alert.above, latency.alert.window, latency.alert.for_) == (2500, "5m", "5m")
+    errors = slos["error-rate"]
+    assert (errors.kind, errors.bad, errors.objective) == ("ratio", "errors", 0.99)
+    assert errors.alert is not None
+    assert (errors.alert.above, errors.alert.window, errors.alert.for_) == (0.03, "5m", "5m")
+    cost = slos["cost-per-request"]
+    assert (cost.kind, cost.target) == ("average", 0.002)
+    assert cost.alert is not None
+    assert (cost.alert.above, cost.alert.window) == (0.003, "1h")
+    success = slos["success-rate"]
+    assert (success.kind, success.bad, success.objective) == ("ratio", "failures", 0.995)
+    assert config.slos.window_days == 30
     assert config.gateway.port == 8080
     assert config.control.port == 8765
 
@@ -76,10 +82,36 @@ def test_missing_secret_is_named_with_its_variable() -> None:
             "guardrails.0",
             "not a valid regular expression",
         ),
-        ("slos:\n  error_rate:\n    objective: 2\n", 3, "slos.error_rate.objective", "less than 1"),
+        (
+            "slos:\n  objectives:\n    - name: e\n      kind: ratio\n      objective: 1\n",
+            5,
+            "slos.objectives.0.objective",
+            "less than 1",
+        ),
+        (
+            "slos:\n  objectives:\n    - {name: e, kind: ratio, objective: 0.9, services: [x]}\n",
+            3,
+            "slos.objectives.0.services.0",
+            "unknown service 'x'",
+        ),
+        (
+            "slos:\n  objectives:\n    - name: e\n      kind: ratio\n      objective: 0.9\n"
+            "      alert: {above: 0.1, window: 1s}\n",
+            6,
+            "slos.objectives.0.alert.window",
+            "shorter than the evaluation interval",
+        ),
+        (
+            "paging:\n  routes:\n    - notifiers: [slack]\n",
+            3,
+            "paging.routes.0.notifiers.0",
+            "unknown notifier 'slack'",
+        ),
     ],
 )
-def test_invalid_config_names_field_and_line(text: str, line: int, field: str, words: str) -> None:
+def test_invalid_config_names_field_and_line(
+    text: str, line: int, field: str | None, words: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, path="prodloop.yaml", environ={})
     assert caught.value.line == line

@@ -157,7 +157,7 @@ def test_init_writes_a_valid_config_once(tmp_path: Path) -> None:
     first = run_cli("init", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     text = (tmp_path / "prodloop.yaml").read_text()
-    assert "objective_ms: 2000" in text and "alert_ms: 2500" in text
+    assert "threshold_ms: 2000" in text and "above: 2500" in text
     second = run_cli("init", cwd=tmp_path)
     assert second.returncode == 2
     assert "exists already" in second.stderr

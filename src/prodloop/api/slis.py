@@ -10,7 +10,7 @@ from prodloop.api.auth import Principal, require_reader
 from prodloop.api.models import SliResponse, parse_timestamp
 from prodloop.api.state import get_state
 from prodloop.errors import ValidationError
-from prodloop.telemetry.durations import parse_duration
+from prodloop.durations import parse_duration
 from prodloop.telemetry.sli import GROUPABLE, query_slis
 
 router = APIRouter(tags=["slis"])

@@ -12,7 +12,7 @@ from prodloop.clock import SystemClock
 from prodloop.config import load_config
 from prodloop.errors import ValidationError
 from prodloop.store import connect
-from prodloop.telemetry.durations import parse_duration
+from prodloop.durations import parse_duration
 from prodloop.telemetry.sli import query_slis
 
 GROUPS = ("service", "version", "route", "model")

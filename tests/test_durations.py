@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from prodloop.errors import ValidationError
-from prodloop.telemetry.durations import format_duration, parse_duration
+from prodloop.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
