@@ -24,6 +24,14 @@ metadata = MetaData(
     }
 )
 
+
+def _id_column() -> Column[int]:
+    # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit id.
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
 # Raw events, kept for telemetry.raw_retention_days. `ts` is Unix seconds (float) so both
 # engines compare and bucket it the same way.
 request_events = Table(
@@ -100,3 +108,57 @@ def _rollup_table(name: str) -> Table:
 
 rollups_minute = _rollup_table("rollups_minute")
 rollups_hour = _rollup_table("rollups_hour")
+
+
+# --- alerting --------------------------------------------------------------------------
+
+# One row per occurrence of an alert: pending → firing → resolved (a pending alert whose
+# condition clears before `for` has passed is deleted, as in Prometheus). At most one row
+# per fingerprint is pending or firing; the next occurrence is a new row.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("fingerprint", String(64), nullable=False),  # hash of alertname + labels
+    Column("alertname", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # threshold | burn_rate
+    Column("severity", String(16), nullable=False),  # page | ticket
+    Column("service", String(128), nullable=False),
+    Column("slo", String(128), nullable=True),
+    Column("labels", Text, nullable=False, default="{}"),  # JSON {name: value}
+    Column("state", String(16), nullable=False),  # pending | firing | resolved
+    Column("active_at", Float, nullable=False),  # when the condition first held
+    Column("fired_at", Float, nullable=True),
+    Column("resolved_at", Float, nullable=True),
+    Column("last_eval_at", Float, nullable=False),
+    Column("last_true_at", Float, nullable=True),  # for keep_firing_for
+    Column("value", Float, nullable=True),  # the indicator's last value (never NaN)
+    Column("threshold", Float, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("runbook_url", Text, nullable=True),
+    Column("acked_at", Float, nullable=True),
+    Column("acked_by", String(128), nullable=True),
+    Index(None, "fingerprint", "state"),
+    Index(None, "state"),
+    Index(None, "service", "active_at"),
+)
+
+# A silence mutes notifications for matching alerts (Alertmanager semantics): the alert
+# still fires and is recorded; nobody is paged for it while the silence lasts.
+silences = Table(
+    "silences",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("matchers", Text, nullable=False),  # JSON {label: value}, all must match
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expired_at", Float, nullable=True),  # set when lifted early
+    Index(None, "ends_at"),
+)
