@@ -7,8 +7,9 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import uvicorn
 from sqlalchemy.engine import Engine
@@ -22,6 +23,7 @@ from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
 
 log = logging.getLogger("prodloop.server")
+T = TypeVar("T")
 
 
 @dataclass
@@ -139,6 +141,19 @@ def make_processes(runtime: Runtime, *, gateway: bool = True, control: bool = Tr
             sock.close()
         raise
     return processes
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop where it is installed (uvicorn[standard] brings it).
+
+    Besides being faster, it matters for latency: on the default loop a proxied answer
+    was seen to wait ~40 ms (a delayed-ACK stall) where uvloop answers in well under 1 ms.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def serve(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from prodloop.cli.options import config_option
@@ -17,7 +15,7 @@ from prodloop.errors import ConfigError
 @click.option("--control-only", is_flag=True, help="run only the control plane and the loop")
 def up(config_file: str | None, gateway_only: bool, control_only: bool) -> None:
     """Start the gateway (:8080) and the control plane (:8765); Ctrl-C stops cleanly."""
-    from prodloop.server import build_runtime, make_processes, serve
+    from prodloop.server import build_runtime, make_processes, run_async, serve
 
     if gateway_only and control_only:
         raise click.UsageError("--gateway-only and --control-only exclude each other")
@@ -44,7 +42,7 @@ def up(config_file: str | None, gateway_only: bool, control_only: bool) -> None:
             click.echo(f"control plane  http://{config.control.host}:{config.control.port}/")
         click.echo("press Ctrl-C to stop")
 
-    asyncio.run(serve(runtime, processes, run_loop=not gateway_only, on_ready=ready))
+    run_async(serve(runtime, processes, run_loop=not gateway_only, on_ready=ready))
     click.echo(
         f"stopped: {runtime.pipeline.written} events written, {runtime.pipeline.dropped} dropped"
     )

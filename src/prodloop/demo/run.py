@@ -11,7 +11,7 @@ from prodloop.clock import SystemClock
 from prodloop.config import Config, parse_config
 from prodloop.demo.traffic import TrafficPlan, TrafficResult, send_burst
 from prodloop.demo.upstream import PROFILES, create_upstream_app
-from prodloop.server import build_runtime, make_processes, serve, uvicorn_server
+from prodloop.server import build_runtime, make_processes, run_async, serve, uvicorn_server
 from prodloop.telemetry.sli import Slis, query_slis
 
 # Two services on two fake upstreams: a healthy one and a flaky one, so the table
@@ -120,4 +120,4 @@ async def run_demo_async(
 
 
 def run_demo(store_url: str, plan: TrafficPlan, echo: Callable[[str], None]) -> DemoReport:
-    return asyncio.run(run_demo_async(store_url, plan, echo))
+    return run_async(run_demo_async(store_url, plan, echo))
