@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The store tests start a real PostgreSQL; this installs it when it is missing.
+# The tests start a real PostgreSQL and run Prometheus' promtool; this installs them
+# when they are missing.
 system:
 	bash scripts/install-system.sh
 

@@ -10,7 +10,8 @@ HEADER = """# Configuration
 `prodloop init` writes a commented one. Unknown settings are errors, and an invalid file
 stops prodloop with a message that names the field and its line.
 
-Secrets are never written literally: `api_key`, `keys`, `api_tokens` and `ingest_keys`
+Secrets are never written literally: `api_key`, `keys`, `api_tokens`, `ingest_keys` and
+the paging secrets (`url` of Slack and webhook notifiers, `routing_key`, `signing_key`)
 take environment references such as `${OPENAI_API_KEY}`, resolved when prodloop starts.
 
 Any setting can be overridden by an environment variable: `PRODLOOP_` followed by the

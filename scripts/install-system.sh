@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages the tests start for real (PostgreSQL), when missing.
+# Installs the system packages the tests start for real (PostgreSQL, and Prometheus for
+# promtool), when missing.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

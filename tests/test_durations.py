@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from prodloop.errors import ValidationError
 from prodloop.durations import format_duration, parse_duration
+from prodloop.errors import ValidationError
 
 
 @pytest.mark.parametrize(

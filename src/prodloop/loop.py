@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from prodloop.alerting.evaluate import AlertTransition, evaluate_alerts
+from prodloop.alerting.paging import PagingReport, run_paging
 from prodloop.config import Config
+from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.rollups import prune
 
 
@@ -14,9 +17,15 @@ from prodloop.telemetry.rollups import prune
 class TickReport:
     now: float
     pruned: dict[str, int] = field(default_factory=dict)
+    alert_transitions: list[AlertTransition] = field(default_factory=list)
+    paging: PagingReport = field(default_factory=PagingReport)
 
 
-def tick(engine: Engine, config: Config, now: float) -> TickReport:
+def tick(
+    engine: Engine, config: Config, now: float, *, metrics: Metrics | None = None
+) -> TickReport:
     """Run every evaluator once for `now`. Later evaluators (SLOs, alerts, rollouts) join here."""
     pruned = prune(engine, config.telemetry, now)
-    return TickReport(now=now, pruned=pruned)
+    alert_transitions = evaluate_alerts(engine, config, now)
+    paging = run_paging(engine, config, now, metrics=metrics)
+    return TickReport(now=now, pruned=pruned, alert_transitions=alert_transitions, paging=paging)

@@ -19,7 +19,7 @@ from prodloop.clock import Clock, SystemClock
 from prodloop.config import Config
 from prodloop.errors import ProdloopError
 from prodloop.store import connect
-from prodloop.telemetry.metrics import Metrics
+from prodloop.telemetry.metrics import Metrics, slo_latency_bounds_s
 from prodloop.telemetry.pipeline import Pipeline
 
 log = logging.getLogger("prodloop.server")
@@ -40,7 +40,7 @@ class Runtime:
 def build_runtime(config: Config, *, clock: Clock | None = None) -> Runtime:
     """Open (and migrate) the store and start the event pipeline's writer."""
     engine = connect(config.store.url)
-    metrics = Metrics()
+    metrics = Metrics(extra_duration_buckets_s=slo_latency_bounds_s(config.slos))
     pipeline = Pipeline.from_config(engine, config.telemetry, metrics)
     pipeline.start()
     return Runtime(config, engine, metrics, pipeline, clock or SystemClock())
@@ -107,7 +107,13 @@ async def _scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.config.control.tick_interval_s
     while not stop.is_set():
         try:
-            await asyncio.to_thread(loop.tick, runtime.engine, runtime.config, runtime.clock.now())
+            await asyncio.to_thread(
+                loop.tick,
+                runtime.engine,
+                runtime.config,
+                runtime.clock.now(),
+                metrics=runtime.metrics,
+            )
         except Exception:  # the loop must outlive one bad tick; the error is logged
             log.exception("loop tick failed")
         with contextlib.suppress(TimeoutError):

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from prodloop import __version__
-from prodloop.api import ingest, slis
+from prodloop.api import alerts, ingest, slis, slos
 from prodloop.api.auth import Keys
 from prodloop.api.errors import install_error_handlers
 from prodloop.api.state import ControlState, get_state
@@ -48,6 +48,8 @@ def create_control_app(
     )
     install_error_handlers(app)
     app.include_router(slis.router)
+    app.include_router(slos.router)
+    app.include_router(alerts.router)
     app.include_router(ingest.router)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["ops"])
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from prodloop.api.auth import Principal, require_reader
 from prodloop.api.models import SliResponse, parse_timestamp
 from prodloop.api.state import get_state
-from prodloop.errors import ValidationError
 from prodloop.durations import parse_duration
+from prodloop.errors import ValidationError
 from prodloop.telemetry.sli import GROUPABLE, query_slis
 
 router = APIRouter(tags=["slis"])

@@ -7,9 +7,13 @@ import sys
 import click
 
 from prodloop import __version__
+from prodloop.cli.alerts import alerts
 from prodloop.cli.db import db
 from prodloop.cli.demo import demo, demo_upstream
+from prodloop.cli.export import export, slo_export
 from prodloop.cli.init import init
+from prodloop.cli.oncall import oncall
+from prodloop.cli.slo import slo
 from prodloop.cli.stats import stats
 from prodloop.cli.up import up
 from prodloop.errors import ProdloopError
@@ -21,7 +25,8 @@ def cli() -> None:
     """prodloop runs the production loop of an LLM application."""
 
 
-for command in (init, up, stats, db, demo, demo_upstream):
+slo.add_command(slo_export, "export")
+for command in (init, up, stats, slo, alerts, oncall, export, db, demo, demo_upstream):
     cli.add_command(command)
 
 

@@ -10,9 +10,9 @@ from prodloop.cli.options import config_option
 from prodloop.cli.tables import sli_table
 from prodloop.clock import SystemClock
 from prodloop.config import load_config
+from prodloop.durations import parse_duration
 from prodloop.errors import ValidationError
 from prodloop.store import connect
-from prodloop.durations import parse_duration
 from prodloop.telemetry.sli import query_slis
 
 GROUPS = ("service", "version", "route", "model")

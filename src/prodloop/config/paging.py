@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,13 @@ class Notifier(StrictModel):
     )
     max_attempts: int = Field(5, ge=1, le=20, description="delivery attempts before giving up")
 
+    @field_validator("events_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not an http(s) URL")
+        return value
+
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Notifier:
         if self.kind in ("slack", "webhook") and self.url is None:
@@ -42,10 +49,35 @@ class Person(StrictModel):
     email: str | None = Field(None, description="shown in schedules and notifications")
 
 
+def parse_local_time(text: str) -> datetime:
+    """An ISO 8601 time; without an offset it is naive (read in the schedule's time zone)."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not an ISO 8601 time (e.g. 2026-03-02T09:00)") from exc
+
+
 class Override(StrictModel):
     person: str = Field(description="who is on call instead")
-    start: str = Field(description="ISO 8601 start of the override")
+    start: str = Field(
+        description="ISO 8601 start of the override (the schedule's time zone without an offset)"
+    )
     end: str = Field(description="ISO 8601 end of the override")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _iso_time(cls, value: str) -> str:
+        parse_local_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Override:
+        start, end = parse_local_time(self.start), parse_local_time(self.end)
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            raise FieldError("give both start and end with an offset, or neither", "end")
+        if end <= start:
+            raise FieldError("the override must end after it starts", "end")
+        return self
 
 
 class Schedule(StrictModel):
@@ -136,6 +168,13 @@ class Paging(StrictModel):
     public_url: str = Field(
         "http://127.0.0.1:8765", description="control plane URL used in links sent out"
     )
+    retry_backoff: Duration = Field(
+        "30s", description="wait before the first retry of a failed delivery; doubles each time"
+    )
+    retry_max_backoff: Duration = Field("15m", description="longest wait between two retries")
+    http_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="timeout of one delivery to Slack, PagerDuty or a webhook"
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Paging:
@@ -169,6 +208,13 @@ class Paging(StrictModel):
                             *("escalation_policies", name, "levels", i, "targets", j),
                         )
         for i, route in enumerate(self.routes):
+            if not route.notifiers and route.escalation_policy is None:
+                raise FieldError(
+                    "this route pages nobody: give it notifiers or an escalation_policy",
+                    "routes",
+                    i,
+                    "notifiers",
+                )
             for j, notifier in enumerate(route.notifiers):
                 if notifier not in self.notifiers:
                     raise FieldError(f"unknown notifier '{notifier}'", "routes", i, "notifiers", j)
@@ -177,4 +223,36 @@ class Paging(StrictModel):
                 raise FieldError(
                     f"unknown escalation policy '{policy_name}'", "routes", i, "escalation_policy"
                 )
+        self._pageable_people_have_notifiers()
         return self
+
+    def _pageable_people_have_notifiers(self) -> None:
+        # A person who can be put on call but has no channel would be a page dropped silently.
+        for name, schedule in self.schedules.items():
+            for i, member in enumerate(schedule.people):
+                if member in self.people and not self.people[member].notify:
+                    raise FieldError(
+                        f"person '{member}' is on call here but has no notifiers (people.{member}"
+                        ".notify)",
+                        *("schedules", name, "people", i),
+                    )
+            for i, override in enumerate(schedule.overrides):
+                member = override.person
+                if member in self.people and not self.people[member].notify:
+                    raise FieldError(
+                        f"person '{member}' has no notifiers (people.{member}.notify)",
+                        *("schedules", name, "overrides", i, "person"),
+                    )
+        for name, policy in self.escalation_policies.items():
+            for i, level in enumerate(policy.levels):
+                for j, target in enumerate(level.targets):
+                    kind, _, member = target.partition(":")
+                    if (
+                        kind == "person"
+                        and member in self.people
+                        and not self.people[member].notify
+                    ):
+                        raise FieldError(
+                            f"person '{member}' has no notifiers (people.{member}.notify)",
+                            *("escalation_policies", name, "levels", i, "targets", j),
+                        )

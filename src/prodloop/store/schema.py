@@ -133,7 +133,8 @@ alerts = Table(
     Column("fired_at", Float, nullable=True),
     Column("resolved_at", Float, nullable=True),
     Column("last_eval_at", Float, nullable=False),
-    Column("last_true_at", Float, nullable=True),  # for keep_firing_for
+    Column("last_true_at", Float, nullable=True),
+    Column("keep_firing_since", Float, nullable=True),  # first false evaluation while firing
     Column("value", Float, nullable=True),  # the indicator's last value (never NaN)
     Column("threshold", Float, nullable=False),
     Column("summary", Text, nullable=False, default=""),
@@ -161,4 +162,79 @@ silences = Table(
     Column("created_at", Float, nullable=False),
     Column("expired_at", Float, nullable=True),  # set when lifted early
     Index(None, "ends_at"),
+)
+
+
+# --- paging ----------------------------------------------------------------------------
+
+# What paging has done for one alert occurrence (one row of `alerts`): which route took
+# it, whether a silence held it back, when it was last sent, and where its escalation
+# stands. Kept in the store so a restart neither pages twice nor loses a timer.
+alert_paging = Table(
+    "alert_paging",
+    metadata,
+    Column("alert_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("route", Integer, nullable=True),  # index in paging.routes; NULL: no route matched
+    Column("group_key", String(512), nullable=False, default=""),
+    Column("silenced_by", BigInteger, nullable=True),  # silence holding the first page back
+    Column("notified_at", Float, nullable=True),  # first page; NULL while held back
+    Column("last_notified_at", Float, nullable=True),  # for repeat_interval
+    Column("notifiers", Text, nullable=False, default="[]"),  # JSON: names that were paged
+    Column("acked_notified_at", Float, nullable=True),
+    Column("resolved_notified_at", Float, nullable=True),
+    Column("escalation_policy", String(128), nullable=True),
+    Column("escalation_level", Integer, nullable=True),
+    Column("escalation_cycle", Integer, nullable=False, default=0),
+    Column("next_escalation_at", Float, nullable=True),  # NULL: nothing more to escalate
+    Column("escalation_stopped", String(16), nullable=True),  # acknowledged|resolved|exhausted
+    Column("updated_at", Float, nullable=False),
+    Index(None, "next_escalation_at"),
+)
+
+# One message to one notifier, and its retry queue: pending until sent or given up on.
+# `payload` is what is sent, minus secrets (URLs and routing keys are added at send time).
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("notifier", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # slack | pagerduty | webhook | console
+    Column("action", String(16), nullable=False),  # firing|repeat|escalation|acknowledged|resolved
+    Column("alert_id", BigInteger, nullable=False),  # the first alert of the message
+    Column("alert_ids", Text, nullable=False, default="[]"),  # JSON: every alert in it
+    Column("group_key", String(512), nullable=False, default=""),
+    Column("recipients", Text, nullable=False, default=""),  # comma-separated people paged
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("last_attempt_at", Float, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "alert_id"),
+    Index(None, "created_at"),
+)
+
+# Every delivery attempt, whatever its outcome: the delivery log.
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("delivery_id", BigInteger, nullable=False),
+    Column("notifier", String(128), nullable=False),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status_code", Integer, nullable=True),  # NULL: no HTTP answer (or console)
+    Column("error", Text, nullable=True),
+    Column("outcome", String(16), nullable=False),  # sent | retry | failed
+    Index(None, "delivery_id"),
+    Index(None, "at"),
 )

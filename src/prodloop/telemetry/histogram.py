@@ -174,6 +174,34 @@ class Histogram:
                 rank, slot = next(pending, (0, -1))
         return answers
 
+    def count_above(self, value: float) -> int:
+        """How many values are estimated above `value` (e.g. requests slower than a threshold).
+
+        A value counts when its bucket's estimate exceeds `value`, the same estimates
+        ``quantile`` reports, so ``quantile(q) > value`` exactly when more than
+        ``count - quantile_rank(q, count)`` values are above it.
+        """
+        if self._total == 0:
+            return 0
+        if math.isnan(value):
+            raise ValidationError("cannot count values above NaN", field="value")
+        if value == math.inf:
+            return 0
+        above = self.zero_count if value < 0.0 else 0
+        counts = self._counts
+        if not counts:
+            return above
+        first = self._offset
+        # The first bucket whose estimate exceeds `value`, found from the index of `value`
+        # and then nudged, since the estimate sits inside its bucket rather than at an end.
+        index = bucket_index(value) if value > MIN_VALUE else first
+        while index > first and bucket_value(index - 1) > value:
+            index -= 1
+        while bucket_value(index) <= value:
+            index += 1
+        start = max(0, index - first)
+        return above + sum(counts[start:])
+
     def buckets(self) -> dict[int, int]:
         """Occupied buckets as {index: count}, the zero bucket left out."""
         offset = self._offset

@@ -9,12 +9,15 @@ the model is unknown).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client import Histogram as PromHistogram
 
-from prodloop.telemetry.events import RequestEvent
+from prodloop.config import SloSettings
+from prodloop.telemetry.events import ERROR_CLASSES, RequestEvent
 
 LABELS = ("service", "version", "route", "model")
 
@@ -36,11 +39,35 @@ OVERHEAD_BUCKETS_S = (
 TOKEN_TYPES = ("input", "output", "cached", "reasoning")
 
 
+def slo_latency_bounds_s(slos: SloSettings) -> tuple[float, ...]:
+    """Every latency the SLOs and their alerts compare with, in seconds, sorted.
+
+    Prometheus can only tell "slower than 2 s" exactly when 2 s is a bucket boundary of
+    the latency histogram, so these become extra boundaries (see `Metrics`).
+    """
+    bounds: set[float] = set()
+    for slo in slos.objectives:
+        if slo.kind != "latency":
+            continue
+        if slo.threshold_ms is not None:
+            bounds.add(slo.threshold_ms / 1000.0)
+        if slo.alert is not None:
+            bounds.add(slo.alert.above / 1000.0)
+    return tuple(sorted(bounds))
+
+
+def duration_buckets_s(extra_s: Iterable[float] = ()) -> tuple[float, ...]:
+    """The latency histogram's boundaries: the GenAI ones plus `extra_s`."""
+    extra = {bound for bound in extra_s if bound > 0 and math.isfinite(bound)}
+    return tuple(sorted(extra.union(DURATION_BUCKETS_S)))
+
+
 @dataclass(slots=True)
 class _Series:
     """The children of every labelled metric for one (service, version, route, model)."""
 
     requests: Counter
+    guardrail_requests: Counter
     tokens: tuple[Counter, Counter, Counter, Counter]  # in TOKEN_TYPES order
     cost: Counter
     cost_unknown: Counter
@@ -54,7 +81,12 @@ class _Series:
 class Metrics:
     """The metrics prodloop exposes on /metrics, on their own registry unless given one."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        extra_duration_buckets_s: Iterable[float] = (),
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.requests = Counter(
@@ -82,6 +114,10 @@ class Metrics:
             "prodloop_guardrail_triggers", "guardrail triggers by guardrail name",
             (*LABELS, "guardrail"), registry=reg,
         )  # fmt: skip
+        self.guardrail_requests = Counter(
+            "prodloop_guardrail_requests", "requests on which at least one guardrail triggered",
+            LABELS, registry=reg,
+        )  # fmt: skip
         self.events_dropped = Counter(
             "prodloop_events_dropped",
             "request events lost: the telemetry queue was full or the store refused them",
@@ -90,9 +126,15 @@ class Metrics:
         self.events_written = Counter(
             "prodloop_events_written", "request events written to the store", registry=reg
         )
+        self.notification_failures = Counter(
+            "prodloop_notification_failures",
+            "notifications given up on after every delivery attempt failed, by notifier",
+            ("notifier",),
+            registry=reg,
+        )
         self.duration = PromHistogram(
             "gen_ai_client_operation_duration_seconds", "GenAI operation duration",
-            LABELS, buckets=DURATION_BUCKETS_S, registry=reg,
+            LABELS, buckets=duration_buckets_s(extra_duration_buckets_s), registry=reg,
         )  # fmt: skip
         self.ttft = PromHistogram(
             "gen_ai_server_time_to_first_token_seconds", "time to the first streamed token",
@@ -115,6 +157,7 @@ class Metrics:
         if series is None:
             series = _Series(
                 requests=self.requests.labels(*labels),
+                guardrail_requests=self.guardrail_requests.labels(*labels),
                 tokens=(
                     self.tokens.labels(*labels, "input"),
                     self.tokens.labels(*labels, "output"),
@@ -129,6 +172,11 @@ class Metrics:
                 token_usage_output=self.token_usage.labels(*labels, "output"),
                 overhead=self.overhead.labels(*labels),
             )
+            # Every error class starts at zero with its label set: rate() only counts an
+            # increase between two scrapes, so a series born at 1 would lose the first
+            # errors of an outage, the ones that matter most for detecting it.
+            for error_class in ERROR_CLASSES:
+                self.errors.labels(*labels, error_class)
             self._series[labels] = series
         return series
 
@@ -150,6 +198,8 @@ class Metrics:
             series.cost_unknown.inc()
         elif event.cost_usd > 0:
             series.cost.inc(event.cost_usd)
+        if event.guardrails:
+            series.guardrail_requests.inc()
         for name in event.guardrails:
             self.guardrail_triggers.labels(*labels, name).inc()
         series.duration.observe(max(event.latency_ms, 0.0) / 1000.0)
@@ -172,6 +222,12 @@ class Metrics:
         """Count events that were lost (full queue, or a store that kept refusing them)."""
         if count > 0:
             self.events_dropped.inc(count)
+
+    def record_notification_failure(self, notifier: str, count: int = 1) -> None:
+        """Count notifications `notifier` could not deliver; 0 just shows the series."""
+        child = self.notification_failures.labels(notifier)
+        if count > 0:
+            child.inc(count)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -1,0 +1,1 @@
+"""Alerting: rules derived from the SLOs, their state machine, evaluation, and paging."""
