@@ -73,7 +73,8 @@ def uvicorn_server(app: object, host: str, port: int) -> _Server:
 def _bind(host: str, port: int, setting: str) -> socket.socket:
     """Listen before serving, so a taken port is a clear error naming its setting."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only turns Nagle off for sockets that say so.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

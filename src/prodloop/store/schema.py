@@ -238,3 +238,113 @@ notification_attempts = Table(
     Index(None, "delivery_id"),
     Index(None, "at"),
 )
+
+
+# --- releases --------------------------------------------------------------------------
+
+# Every version a service has had, with where its traffic goes. The gateway reads the
+# weights from here (a poll off the request path), so a change reaches every process.
+service_versions = Table(
+    "service_versions",
+    metadata,
+    Column("service", String(128), primary_key=True),
+    Column("version", String(128), primary_key=True),
+    Column("upstream", Text, nullable=False),  # base URL, e.g. http://host:port/v1
+    Column("api_key_ref", String(128), nullable=True),  # ${ENV} reference, never the key
+    Column("weight", Float, nullable=False, default=0.0),  # share of traffic, 0-100
+    Column("role", String(16), nullable=False),  # stable | canary | retired
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    _id_column(),
+    Column("service", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("upstream", Text, nullable=False),
+    Column("previous_version", String(128), nullable=True),
+    Column("git_sha", String(64), nullable=True),
+    Column("merged_at", Float, nullable=True),
+    Column("artifact_digest", String(128), nullable=True),  # sha256:…
+    Column("signature", Text, nullable=True),
+    Column("is_signature_verified", Boolean, nullable=False, default=False),
+    Column("deployed_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("live_at", Float, nullable=True),  # when it took all the traffic
+    # rolling_out | live | rolled_back | aborted | superseded
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=True),  # JSON: why it was rolled back or aborted
+    Index(None, "service", "created_at"),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    _id_column(),
+    Column("deployment_id", BigInteger, nullable=False),
+    Column("service", String(128), nullable=False),
+    Column("canary_version", String(128), nullable=False),
+    Column("stable_version", String(128), nullable=False),
+    # progressing | paused | inconclusive | promoted | rolled_back | aborted
+    Column("state", String(16), nullable=False),
+    Column("steps", Text, nullable=False),  # JSON list of canary weights, e.g. [5, 25, 50, 100]
+    Column("step_index", Integer, nullable=False, default=0),
+    Column("weight", Float, nullable=False, default=0.0),
+    Column("hold_s", Float, nullable=False),
+    Column("step_started_at", Float, nullable=False),
+    Column("failed_checks", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("reason", Text, nullable=True),  # JSON: the check that decided, with its values
+    Index(None, "service", "state"),
+)
+
+rollout_analyses = Table(
+    "rollout_analyses",
+    metadata,
+    _id_column(),
+    Column("rollout_id", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),  # pass | fail | inconclusive
+    Column("checks", Text, nullable=False),  # JSON list: metric, canary, stable, test, result
+    Index(None, "rollout_id", "at"),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),  # boolean | multivariate
+    Column("description", Text, nullable=False, default=""),
+    Column("variants", Text, nullable=False),  # JSON {name: value}
+    Column("default_variant", String(128), nullable=False),  # served when on, no rule matches
+    Column("off_variant", String(128), nullable=False),  # served when off or killed
+    Column("is_enabled", Boolean, nullable=False, default=False),
+    Column("rules", Text, nullable=False, default="[]"),  # JSON targeting rules, in order
+    Column("rollout", Text, nullable=True),  # JSON {variant: percent}, sticky
+    Column("sticky_attribute", String(128), nullable=False, default="targetingKey"),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Column("archived_at", Float, nullable=True),
+)
+
+flag_audit = Table(
+    "flag_audit",
+    metadata,
+    _id_column(),
+    Column("flag_key", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("action", String(32), nullable=False),  # create | set | rollout | kill | …
+    Column("before", Text, nullable=True),  # JSON of the flag before
+    Column("after", Text, nullable=True),  # JSON of the flag after
+    Index(None, "flag_key", "at"),
+    Index(None, "at"),
+)
