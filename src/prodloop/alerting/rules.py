@@ -97,7 +97,7 @@ class AlertRule:
             )
         shown = "no data" if value is None else format_value(self.slo, value)
         return (
-            f"{head}: {_indicator_words(self.slo)} {shown} over {window} "
+            f"{head}: {self.slo.indicator_words} {shown} over {window} "
             f"(threshold {format_value(self.slo, self.threshold)})"
         )
 
@@ -116,16 +116,6 @@ def _guarded(
     if tally(slo, aggregate).eligible < max(min_requests, 1):
         return None
     return read(slo, aggregate)
-
-
-def _indicator_words(slo: Slo) -> str:
-    if slo.kind == "latency":
-        return f"p{slo.percentile:g} latency"
-    if slo.kind == "average":
-        return "cost per request"
-    if slo.kind == "rate":
-        return "guardrail trigger rate"
-    return "error rate" if slo.bad == "errors" else "failure rate"
 
 
 def format_value(slo: Slo, value: float) -> str:

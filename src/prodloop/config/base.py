@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -83,6 +84,19 @@ def _check_duration(value: object) -> object:
 
 # A duration as written in the file ("5m"); `duration_s` reads it as seconds.
 Duration = Annotated[str, pydantic.BeforeValidator(_check_duration)]
+
+
+def _check_time_zone(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+    return value
+
+
+# An IANA time zone name, checked at load ("Europe/Paris", "UTC").
+TimeZone = Annotated[str, pydantic.BeforeValidator(_check_time_zone)]
 
 
 def duration_s(text: str) -> float:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from prodloop.config.base import Duration, FieldError, Secret, StrictModel
+from prodloop.config.base import Duration, FieldError, Secret, StrictModel, TimeZone
 
 NotifierKind = Literal["slack", "pagerduty", "webhook", "console"]
 
@@ -87,19 +86,10 @@ class Schedule(StrictModel):
     people: list[str] = Field(min_length=1, description="who rotates, in order")
     start: date = Field(date(2026, 1, 5), description="first day of the rotation")
     handoff: str = Field("09:00", description="local time of the handoff, HH:MM")
-    timezone: str = Field("UTC", description="time zone of the handoff")
+    timezone: TimeZone = Field("UTC", description="time zone of the handoff")
     overrides: list[Override] = Field(
         default_factory=list, description="someone else on call for a while"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone '{value}'") from exc
-        return value
 
     @field_validator("handoff")
     @classmethod

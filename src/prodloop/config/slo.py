@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from prodloop.config.base import Duration, StrictModel
+from prodloop.config.base import Duration, StrictModel, TimeZone
 from prodloop.durations import parse_duration
 
 SloKind = Literal["ratio", "latency", "average", "rate"]
@@ -96,6 +95,17 @@ class Slo(StrictModel):
             return 1 - self.target
         return None
 
+    @property
+    def indicator_words(self) -> str:
+        """What a threshold alert on this SLO compares, in words: "error rate", "p95 latency"."""
+        if self.kind == "latency":
+            return f"p{self.percentile:g} latency"
+        if self.kind == "average":
+            return "cost per request"
+        if self.kind == "rate":
+            return "guardrail trigger rate"
+        return "error rate" if self.bad == "errors" else "failure rate"
+
     def applies_to(self, service: str) -> bool:
         return not self.services or service in self.services
 
@@ -144,21 +154,12 @@ def guide_slos() -> list[Slo]:
 
 class SloSettings(StrictModel):
     window_days: int = Field(30, gt=0, le=400, description="rolling window SLOs are held over")
-    timezone: str = Field(
+    timezone: TimeZone = Field(
         "UTC", description="time zone of calendar weeks (Monday 00:00) for the weekly record"
     )
     objectives: list[Slo] = Field(
         default_factory=guide_slos, description="the SLOs (default: the guide's four)"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone '{value}'") from exc
-        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> SloSettings:

@@ -36,7 +36,6 @@ from prodloop.slo.export.promql import (
     Sli,
     Terms,
     counters,
-    indicator_words,
     number,
     prom_duration,
     quote,
@@ -138,7 +137,7 @@ def _condition_description(rule: AlertRule) -> str:
         )
     held = f" for {prom_duration(rule.for_s)}" if rule.for_s > 0 else ""
     return (
-        f"{head}: {indicator_words(slo)} above {format_value(slo, rule.threshold)} "
+        f"{head}: {slo.indicator_words} above {format_value(slo, rule.threshold)} "
         f"over {prom_duration(rule.window_s)}{held}"
     )
 

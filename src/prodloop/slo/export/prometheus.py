@@ -36,7 +36,6 @@ from prodloop.slo.export.promql import (
     GUARDRAIL_REQUESTS,
     REQUESTS,
     Series,
-    indicator_words,
     latency_quantile,
     number,
     prom_duration,
@@ -226,7 +225,7 @@ def _summary(rule: AlertRule) -> str:
             f"({rule.severity} above {rule.threshold:.1f}×)"
         )
     return (
-        f"{head}: {indicator_words(slo)} {value} over {window} "
+        f"{head}: {slo.indicator_words} {value} over {window} "
         f"(threshold {_threshold_words(slo, rule.threshold)})"
     )
 

@@ -170,17 +170,6 @@ def sli_of(slo: Slo) -> Sli:
     )
 
 
-def indicator_words(slo: Slo) -> str:
-    """What a threshold alert on `slo` compares, in words: "error rate", "p95 latency"."""
-    if slo.kind == "latency":
-        return f"p{slo.percentile:g} latency"
-    if slo.kind == "average":
-        return "cost per request"
-    if slo.kind == "rate":
-        return "guardrail trigger rate"
-    return "error rate" if slo.bad == "errors" else "failure rate"
-
-
 def latency_quantile(
     quantile: float, window: str, by: Sequence[str] = ("service",), extra: Sequence[str] = ()
 ) -> str:
