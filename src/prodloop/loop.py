@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from prodloop.alerting.evaluate import AlertTransition, evaluate_alerts
 from prodloop.alerting.paging import PagingReport, run_paging
 from prodloop.config import Config
+from prodloop.releases.rollouts import RolloutEvent, advance_rollouts
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.rollups import prune
 
@@ -19,6 +20,7 @@ class TickReport:
     pruned: dict[str, int] = field(default_factory=dict)
     alert_transitions: list[AlertTransition] = field(default_factory=list)
     paging: PagingReport = field(default_factory=PagingReport)
+    rollouts: list[RolloutEvent] = field(default_factory=list)
 
 
 def tick(
@@ -27,5 +29,14 @@ def tick(
     """Run every evaluator once for `now`. Later evaluators (SLOs, alerts, rollouts) join here."""
     pruned = prune(engine, config.telemetry, now)
     alert_transitions = evaluate_alerts(engine, config, now)
+    # After the alerts, so a page that fired this tick rolls a canary back; before
+    # paging, so a rollback's notice is sent in the same tick.
+    rollout_events = advance_rollouts(engine, config, now)
     paging = run_paging(engine, config, now, metrics=metrics)
-    return TickReport(now=now, pruned=pruned, alert_transitions=alert_transitions, paging=paging)
+    return TickReport(
+        now=now,
+        pruned=pruned,
+        alert_transitions=alert_transitions,
+        paging=paging,
+        rollouts=rollout_events,
+    )

@@ -93,6 +93,10 @@ class Processes:
     servers: list[_Server]
     stop: asyncio.Event
     sockets: list[socket.socket] = field(default_factory=list)
+    # Tasks that run beside the servers until `stop` is set (the gateway's weights poll).
+    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
+        default_factory=list
+    )
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -133,6 +137,17 @@ def make_processes(runtime: Runtime, *, gateway: bool = True, control: bool = Tr
             app = create_gateway_app(
                 config, runtime.pipeline, clock=runtime.clock, metrics_render=runtime.metrics.render
             )
+            from prodloop.gateway.weights import WeightsPoller
+
+            weights = WeightsPoller(runtime.engine, app)
+            weights.prime()
+            processes.background.append(weights.run)
+            if app.flags is not None:
+                from prodloop.gateway.flags import FlagsPoller
+
+                flag_poller = FlagsPoller(runtime.engine, app.flags)
+                flag_poller.prime()
+                processes.background.append(flag_poller.run)
             gw = config.gateway
             processes.sockets.append(_bind(gw.host, gw.port, "gateway.port"))
             processes.servers.append(uvicorn_server(app, gw.host, gw.port))
@@ -179,6 +194,7 @@ async def serve(
         asyncio.create_task(server.serve(sockets=[sock]))
         for server, sock in zip(processes.servers, processes.sockets, strict=True)
     ]
+    tasks.extend(asyncio.create_task(task(processes.stop)) for task in processes.background)
     if run_loop:
         tasks.append(asyncio.create_task(_scheduler(runtime, processes.stop)))
     if on_ready is not None:

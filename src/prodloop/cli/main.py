@@ -8,11 +8,14 @@ import click
 
 from prodloop import __version__
 from prodloop.cli.alerts import alerts
+from prodloop.cli.artifact import artifact
 from prodloop.cli.db import db
 from prodloop.cli.demo import demo, demo_upstream
 from prodloop.cli.export import export, slo_export
+from prodloop.cli.flags import flags
 from prodloop.cli.init import init
 from prodloop.cli.oncall import oncall
+from prodloop.cli.releases import deploy, rollback, rollout, weights_command
 from prodloop.cli.slo import slo
 from prodloop.cli.stats import stats
 from prodloop.cli.up import up
@@ -26,8 +29,11 @@ def cli() -> None:
 
 
 slo.add_command(slo_export, "export")
-for command in (init, up, stats, slo, alerts, oncall, export, db, demo, demo_upstream):
+for command in (init, up, stats, slo, alerts, oncall, export, db, demo, demo_upstream, artifact):
     cli.add_command(command)
+for command in (deploy, rollout, rollback, weights_command):
+    cli.add_command(command)
+cli.add_command(flags)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from prodloop.config.paging import (
     Route,
     Schedule,
 )
+from prodloop.config.releases import Releases
 from prodloop.config.sections import (
     ControlConfig,
     FaultRule,
@@ -71,6 +72,7 @@ __all__ = [
     "Person",
     "Price",
     "RateLimit",
+    "Releases",
     "Route",
     "Schedule",
     "Secret",
@@ -112,6 +114,7 @@ class Config(StrictModel):
     slos: SloSettings = Field(default_factory=SloSettings, description="service level objectives")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="alert evaluation")
     paging: Paging = Field(default_factory=Paging, description="notifiers, on-call, escalation")
+    releases: Releases = Field(default_factory=Releases, description="canary rollouts")
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:

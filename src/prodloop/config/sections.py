@@ -55,6 +55,14 @@ class GatewayConfig(StrictModel):
         "x-guardrail-triggered",
         description="response header an upstream sets to report guardrail triggers (comma list)",
     )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="feature flags evaluated per request and passed upstream in flag_header",
+    )
+    flag_header: str = Field(
+        "x-prodloop-flags",
+        description="request header carrying the evaluated flags upstream (key=variant;…)",
+    )
 
 
 class ControlConfig(StrictModel):
@@ -115,6 +123,11 @@ class Service(StrictModel):
     versions: dict[str, Version] = Field(description="the deployable versions of this service")
     keys: list[Secret] = Field(
         default_factory=list, description="gateway keys that select this service (env references)"
+    )
+    require_signed: bool = Field(
+        False,
+        description="refuse a deploy unless its artifact carries an Ed25519 signature that "
+        "verifies with PRODLOOP_SIGNING_PUBLIC_KEY",
     )
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ import orjson
 from prodloop.clock import Clock, SystemClock
 from prodloop.config import Config
 from prodloop.gateway.faults import FaultInjector
+from prodloop.gateway.flags import GatewayFlags
 from prodloop.gateway.guardrails import Guardrails
 from prodloop.gateway.inbound import Inbound, read_headers
 from prodloop.gateway.limits import rate_limited, read_body
@@ -89,6 +90,8 @@ class GatewayApp:
         self.upstream = Upstream(
             gateway, hosts=len(hosts), guardrail_header=gateway.guardrail_header.lower()
         )
+        # None when no flags are configured, so requests pay nothing for the feature.
+        self.flags = GatewayFlags(gateway.flag_header, gateway.flags) if gateway.flags else None
 
     def set_weights(self, service: str, weights: dict[str, float]) -> None:
         """Change how a service's traffic splits between its versions (canaries)."""
@@ -242,6 +245,10 @@ class GatewayApp:
         forward_path = split_service_prefix(raw_path.decode("latin-1"))[1] if raw_path else path
         query = scope.get("query_string", b"").decode("latin-1")
         headers = inbound.forward
+        if self.flags is not None:
+            headers = self.flags.forward_headers(
+                headers, user, target.name, version.name, ex.model or None
+            )
         headers.extend(version.headers)
         headers.append(("traceparent", traceparent))
         headers.append(("Accept-Encoding", "identity"))  # so answers can be metered

@@ -32,7 +32,12 @@ def split_service_prefix(path: str) -> tuple[str | None, str]:
 
 
 def sticky_point(sticky_key: str, salt: str) -> float:
-    """A stable point in (0, 1) for a user and a salt (the version name)."""
+    """A stable point in (0, 1) for a user and a salt (the version name).
+
+    Frozen: BLAKE2b with an 8-byte digest, no key and no personalisation, over the UTF-8
+    bytes of ``salt + "\\0" + sticky_key``; the digest read big-endian, plus 0.5, over 2**64.
+    There is no other seed. tests/releases/routing_vectors.json holds test vectors.
+    """
     digest = hashlib.blake2b(f"{salt}\0{sticky_key}".encode(), digest_size=8).digest()
     return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
 
@@ -121,6 +126,13 @@ class ServiceTarget:
             raise ValueError(f"service '{self.name}' needs a version with a positive weight")
         self.weights = live
         self._only = self.versions[next(iter(live))] if len(live) == 1 else None
+
+    def add_version(self, target: VersionTarget) -> None:
+        """Register (or replace) a version deployed at run time; new requests may use it."""
+        # A new dict, swapped in whole, so a request mid-lookup never sees it half-built.
+        self.versions = {**self.versions, target.name: target}
+        if self._only is not None and self._only.name == target.name:
+            self._only = target
 
     def choose(self, user: str | None, rnd: random.Random) -> VersionTarget:
         """The version this request goes to."""

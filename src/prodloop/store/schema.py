@@ -326,7 +326,7 @@ flags = Table(
     Column("off_variant", String(128), nullable=False),  # served when off or killed
     Column("is_enabled", Boolean, nullable=False, default=False),
     Column("rules", Text, nullable=False, default="[]"),  # JSON targeting rules, in order
-    Column("rollout", Text, nullable=True),  # JSON {variant: percent}, sticky
+    Column("rollout", Text, nullable=True),  # JSON {"weights": {variant: %}, "salt"?}
     Column("sticky_attribute", String(128), nullable=False, default="targetingKey"),
     Column("revision", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),

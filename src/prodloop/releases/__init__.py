@@ -1,0 +1,1 @@
+"""Safe releases: deployments, rollouts and their judge, feature flags, signing."""
