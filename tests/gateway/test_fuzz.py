@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -106,7 +107,10 @@ def test_raw_bytes_never_fail_the_gateway(
                 "x-api-key",
             ]
         ),
-        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+        # HTTP clients refuse values with surrounding white space before sending them.
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60).map(
+            str.strip
+        ),
         max_size=4,
     )
 )
@@ -117,7 +121,7 @@ def test_odd_headers_never_fail_the_gateway(gateway: Gateway, headers: dict[str,
         response = gateway.http.post(
             f"{gateway.url}/v1/chat/completions", content=body, headers=headers
         )
-    except Exception as exc:  # a content-length lie can make the client itself give up
+    except httpx.HTTPError as exc:  # a content-length lie can make the client itself give up
         assert "content-length" in {k.lower() for k in headers}, exc
         return
     _assert_not_our_failure(response.status_code, response.content)

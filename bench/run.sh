@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make bench`: install the references, run every benchmark, regenerate bench/RESULTS.md.
+#
+# Raw results go to bench/.work/*.json, server logs to bench/.work/logs/. Every server is
+# started on a free 127.0.0.1 port and stopped at the end. BENCH_QUICK=1 runs a short
+# version (for checking the scripts, not for figures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+if [ ! -x "$PY" ]; then
+  echo "no .venv: run 'make bench' (it creates .venv first)" >&2
+  exit 1
+fi
+
+bash bench/setup.sh
+
+# The figures are only as good as the machine is quiet: wait (a bounded while) for the
+# load of other work to settle, and record the load average either way.
+for _ in $(seq 1 12); do
+  awk '{ exit !($1 < 1.5) }' /proc/loadavg && break
+  echo "waiting for the machine to settle (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  sleep 5
+done
+
+mkdir -p bench/.work
+# Only this run's own results: a figure left from an older run must not be reported.
+rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection}.json
+export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
+"$PY" bench/machine.py start
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  gateways_args=(--rounds 1 --requests 300 --warmup 50 --stream-requests 30 --paced-requests 10
+    --duration 3)
+  memory_args=(--step 2000 --steps 3)
+  ingest_args=(--events 20000 --rounds 1)
+  sli_args=(--runs 3)
+  profile_args=(--duration 3)
+  tick_args=(--runs 3)
+  detection_args=(--quick)
+else
+  gateways_args=()
+  memory_args=()
+  ingest_args=()
+  sli_args=()
+  profile_args=()
+  tick_args=()
+  detection_args=()
+fi
+
+failed=()
+run() {
+  local name=$1
+  shift
+  echo "== $name"
+  if ! "$PY" "$@"; then
+    echo "!! $name failed (see above and bench/.work/logs/)" >&2
+    failed+=("$name")
+  fi
+}
+run gateways bench/bench_gateways.py ${gateways_args[@]+"${gateways_args[@]}"}
+run memory bench/bench_memory.py ${memory_args[@]+"${memory_args[@]}"}
+run ingest bench/bench_ingest.py ${ingest_args[@]+"${ingest_args[@]}"}
+run sli bench/bench_sli.py ${sli_args[@]+"${sli_args[@]}"}
+run profile bench/bench_profile.py ${profile_args[@]+"${profile_args[@]}"}
+run tick bench/bench_tick.py ${tick_args[@]+"${tick_args[@]}"}
+run detection bench/bench_detection.py ${detection_args[@]+"${detection_args[@]}"}
+
+BENCH_FAILED="${failed[*]-}" "$PY" bench/machine.py end
+"$PY" bench/report.py
+echo "wrote bench/RESULTS.md"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
+fi
