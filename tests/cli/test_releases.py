@@ -169,6 +169,13 @@ def test_deploy_promote_regress_roll_back(
         assert _await_weights(runtime, {"v2": 100.0}) <= 1.0
         status = _cli(config_file, "rollout", "status", "chat")
         assert status.returncode == 0 and "promoted" in status.stdout
+        # the guide's Day 6 flip shows on the same timeline as the deploys
+        assert _cli(config_file, "flags", "create", "new-prompt", "--by", "ana").returncode == 0
+        flip = _cli(config_file, "flags", "rollout", "new-prompt", "100", "--by", "ana")
+        assert flip.returncode == 0, flip.stderr
+        status = _cli(config_file, "rollout", "status", "chat")
+        assert "new-prompt: create by ana" in status.stdout
+        assert "new-prompt: rollout by ana" in status.stdout
 
         # a second deploy of the live version is refused, nothing changed
         again = _cli(config_file, "deploy", "chat", "v2", "--upstream", canary_url)

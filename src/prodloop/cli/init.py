@@ -52,8 +52,8 @@ def render_github_workflows(
     templates = resources.files("prodloop").joinpath("templates/github")
     for name in GITHUB_WORKFLOWS:
         text = templates.joinpath(name).read_text("utf-8")
-        for placeholder, value in values.items():
-            text = text.replace(placeholder, value)
+        for marker, value in values.items():
+            text = text.replace(marker, value)
         rendered[name] = text
     return rendered
 

@@ -37,6 +37,7 @@ from prodloop.releases.deployments import (
     public_key_from_env,
     register_deployment,
 )
+from prodloop.releases.flags.store import flag_changes
 from prodloop.releases.rollouts import Rollout, get_rollout, list_rollouts
 from prodloop.releases.signing import read_signature
 from prodloop.store import connect
@@ -191,6 +192,16 @@ def rollout_status(config_file: str | None, service: str | None, as_json: bool) 
             for d in history
         ]
         click.echo(render_table(("id", "version", "status", "by", "deployed", "lead"), rows))
+        if history:
+            # Flag flips change behaviour as much as deploys do: show them on the same timeline.
+            since = min(d.created_at for d in history)
+            changes = flag_changes(engine, since, SystemClock().now() + 1)
+            if changes:
+                click.echo("flag changes since the oldest deploy shown:")
+            for change in changes:
+                click.echo(
+                    f"  {_when(change.at)} {change.flag_key}: {change.action} by {change.by}"
+                )
         return
     found = list_rollouts(engine, limit=20)
     if as_json:
