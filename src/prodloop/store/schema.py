@@ -348,3 +348,100 @@ flag_audit = Table(
     Index(None, "flag_key", "at"),
     Index(None, "at"),
 )
+
+
+# --- incidents -------------------------------------------------------------------------
+
+incidents = Table(
+    "incidents",
+    metadata,
+    _id_column(),
+    Column("service", String(128), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("severity", String(8), nullable=False),  # SEV1 | SEV2 | SEV3
+    # public status, as on Atlassian Statuspage: investigating | identified | monitoring |
+    # resolved
+    Column("status", String(16), nullable=False),
+    Column("impact", String(16), nullable=False),  # none | minor | major | critical
+    Column("assignee", String(128), nullable=True),
+    Column("is_drill", Boolean, nullable=False, default=False),
+    Column("runbook", Text, nullable=True),
+    Column("detected_at", Float, nullable=False),
+    Column("acknowledged_at", Float, nullable=True),
+    Column("mitigation_started_at", Float, nullable=True),
+    Column("mitigated_at", Float, nullable=True),
+    Column("first_update_at", Float, nullable=True),  # first public status update
+    Column("reminded_at", Float, nullable=True),  # the 10-minute reminder was sent
+    Column("deadline_acted_at", Float, nullable=True),  # the 15-minute policy acted
+    Column("resolved_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index(None, "service", "detected_at"),
+    Index(None, "status"),
+)
+
+# Which alerts belong to an incident: related alerts join the open incident of their service.
+incident_alerts = Table(
+    "incident_alerts",
+    metadata,
+    Column("incident_id", BigInteger, primary_key=True),
+    Column("alert_id", BigInteger, primary_key=True),
+    Column("joined_at", Float, nullable=False),
+)
+
+# The timeline: every step with its time (detected, paged, acknowledged, mitigation
+# started/done, status updates, reminders, resolved, notes).
+incident_events = Table(
+    "incident_events",
+    metadata,
+    _id_column(),
+    Column("incident_id", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("data", Text, nullable=True),  # JSON
+    Index(None, "incident_id", "at"),
+)
+
+# Updates published on the public status page; only these (and component names and
+# states) are ever shown there.
+status_updates = Table(
+    "status_updates",
+    metadata,
+    _id_column(),
+    Column("incident_id", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("is_templated", Boolean, nullable=False, default=False),
+    Index(None, "incident_id", "at"),
+    Index(None, "at"),
+)
+
+maintenances = Table(
+    "maintenances",
+    metadata,
+    _id_column(),
+    Column("components", Text, nullable=False),  # JSON list of component (service) names
+    Column("title", Text, nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "ends_at"),
+)
+
+# A manual override of a component's public state, until it expires or is lifted.
+component_overrides = Table(
+    "component_overrides",
+    metadata,
+    Column("component", String(128), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_by", String(128), nullable=False),
+    Column("set_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+)
