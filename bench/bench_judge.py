@@ -445,6 +445,7 @@ def main() -> int:
             "all_errors_rollback_s": 15.0,
         },
         "elapsed_s": time.perf_counter() - started,
+        "measured_at": time.time(),
     }
     p = policies["prodloop"]
     result["targets_met"] = (

@@ -207,6 +207,7 @@ def main() -> None:
         "upstream_latency_ms": 50,
         "scenarios": results,
         "machine": machine_info(),
+        "measured_at": time.time(),
     }
     write_json("zero_downtime.json", report)
     print(json.dumps(report["scenarios"], indent=2))

@@ -9,6 +9,13 @@ from typing import Any
 from common import BENCH, ROOT, read_json
 from report_format import Report, fmt, fmt_spread, median, ratio, rounds, verdict
 from report_loop import detection_section, tick_section
+from report_release import (
+    flags_section,
+    judge_section,
+    separate_runs,
+    when,
+    zero_downtime_section,
+)
 
 REFERENCES = ("litellm", "portkey")
 NAMES = {
@@ -466,6 +473,9 @@ def main() -> None:
         lambda rep: memory_section(rep, read_json("memory.json")),
         lambda rep: detection_section(rep, read_json("detection.json")),
         lambda rep: tick_section(rep, read_json("tick.json")),
+        lambda rep: judge_section(rep, read_json("judge.json"), machine),
+        lambda rep: zero_downtime_section(rep, read_json("zero_downtime.json"), machine),
+        lambda rep: flags_section(rep, read_json("flags.json"), machine),
         lambda rep: profile_section(rep, read_json("profile.json")),
     ]
     for section in sections:
@@ -477,11 +487,21 @@ def main() -> None:
         " this file. -->",
         "",
         "How to run: `make bench` (or `bash bench/run.sh` once `.venv` exists). It installs"
-        " wrk, the LiteLLM proxy and the Portkey gateway when missing (bench/setup.sh), starts"
-        " every server itself on free 127.0.0.1 ports, and rewrites this file.",
+        " wrk, the LiteLLM proxy, Unleash's Python client and the Portkey gateway when missing"
+        " (bench/setup.sh), starts every server itself on free 127.0.0.1 ports, and rewrites"
+        " this file.",
         "",
     )
     machine_section(r, machine)
+    later = separate_runs(machine)
+    if later:
+        r.add(
+            "**Measured in a separate, later run** (each script alone, full parameters, same"
+            " machine): "
+            + "; ".join(f"({section}) `{script}` on {when(at)}" for section, script, at in later)
+            + ". Every other figure is from the run above.",
+            "",
+        )
     if gateways.get("failures"):
         for name, error in gateways["failures"].items():
             r.add(f"**{NAMES.get(name, name)} did not start:** `{error.splitlines()[0][:300]}`", "")

@@ -24,7 +24,7 @@ done
 
 mkdir -p bench/.work
 # Only this run's own results: a figure left from an older run must not be reported.
-rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection}.json
+rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags}.json
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/machine.py start
 
@@ -37,6 +37,9 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   profile_args=(--duration 3)
   tick_args=(--runs 3)
   detection_args=(--quick)
+  judge_args=(--canaries 24)
+  flags_args=(--calls 10000 --repeats 3)
+  export BENCH_ZD_SECONDS=${BENCH_ZD_SECONDS:-12} # the change comes 10 s in
 else
   gateways_args=()
   memory_args=()
@@ -45,6 +48,8 @@ else
   profile_args=()
   tick_args=()
   detection_args=()
+  judge_args=()
+  flags_args=()
 fi
 
 failed=()
@@ -64,6 +69,9 @@ run sli bench/bench_sli.py ${sli_args[@]+"${sli_args[@]}"}
 run profile bench/bench_profile.py ${profile_args[@]+"${profile_args[@]}"}
 run tick bench/bench_tick.py ${tick_args[@]+"${tick_args[@]}"}
 run detection bench/bench_detection.py ${detection_args[@]+"${detection_args[@]}"}
+run judge bench/bench_judge.py ${judge_args[@]+"${judge_args[@]}"}
+run zero_downtime bench/bench_zero_downtime.py
+run flags bench/bench_flags.py ${flags_args[@]+"${flags_args[@]}"}
 
 BENCH_FAILED="${failed[*]-}" "$PY" bench/machine.py end
 "$PY" bench/report.py

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks compare against, once: wrk (Debian), the LiteLLM proxy
-# (PyPI, in its own venv) and the Portkey gateway (npm). Safe to run again: each step is
-# skipped when its result is already there.
+# (PyPI, in its own venv), Unleash's Python client (PyPI, in its own venv) and the Portkey
+# gateway (npm). Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=bench/.work
@@ -48,6 +48,18 @@ if [ ! -f "$LITELLM_VENV/.installed" ]; then
   touch "$LITELLM_VENV/.installed"
 fi
 
+# --- Unleash's Python client, the reference of the flag benchmark, in its own venv ---------
+UNLEASH_VENV=$WORK/unleash-venv
+if [ ! -f "$UNLEASH_VENV/.installed" ]; then
+  echo "setup: installing UnleashClient into $UNLEASH_VENV"
+  rm -rf "$UNLEASH_VENV"
+  "$PYTHON" -m venv "$UNLEASH_VENV"
+  "$UNLEASH_VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+  "$UNLEASH_VENV/bin/python" -m pip install --quiet UnleashClient 2>&1 | grep -v "is ignored" || true
+  "$UNLEASH_VENV/bin/python" -c "import UnleashClient" # fails when incomplete
+  touch "$UNLEASH_VENV/.installed"
+fi
+
 # --- py-spy, to see where prodloop's time goes (PyPI, in a venv of its own) ---------------
 TOOLS_VENV=$WORK/tools-venv
 if [ ! -x "$TOOLS_VENV/bin/py-spy" ]; then
@@ -82,4 +94,4 @@ JSON
   (cd "$PORTKEY_DIR" && npm install --silent --no-audit --no-fund)
 fi
 
-echo "setup: ready (wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), litellm $("$LITELLM_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))'), portkey $(node -p "require('./$PORTKEY_DIR/node_modules/@portkey-ai/gateway/package.json').version"))"
+echo "setup: ready (wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), litellm $("$LITELLM_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))'), unleashclient $("$UNLEASH_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("UnleashClient"))'), portkey $(node -p "require('./$PORTKEY_DIR/node_modules/@portkey-ai/gateway/package.json').version"))"
