@@ -30,8 +30,10 @@ class Releases(StrictModel):
         description="canary traffic per step, in percent; reaching 100 promotes",
     )
     hold: Duration = Field("5m", description="how long each step is held before the next")
+    # 10 s lets a canary that fails every request be rolled back within 15 s of its first
+    # traffic (with the loop's 5 s tick); the judge stays valid however often it looks.
     analysis_interval: Duration = Field(
-        "1m", description="how often the canary is judged against the stable version"
+        "10s", description="how often the canary is judged against the stable version"
     )
     failure_limit: int = Field(
         2, ge=1, description="failed analyses that roll a canary back (Flagger's threshold)"
