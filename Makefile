@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The tests start a real PostgreSQL and run Prometheus' promtool; this installs them
-# when they are missing.
+# The tests start a real PostgreSQL, run Prometheus' promtool and print PDFs with
+# Chromium; this installs them when they are missing.
 system:
 	bash scripts/install-system.sh
 

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from prodloop.alerting.evaluate import AlertTransition, evaluate_alerts
 from prodloop.alerting.paging import PagingReport, run_paging
 from prodloop.config import Config
+from prodloop.incidents.tick import IncidentReport, run_incidents
 from prodloop.releases.rollouts import RolloutEvent, advance_rollouts
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.rollups import prune
@@ -21,6 +22,7 @@ class TickReport:
     alert_transitions: list[AlertTransition] = field(default_factory=list)
     paging: PagingReport = field(default_factory=PagingReport)
     rollouts: list[RolloutEvent] = field(default_factory=list)
+    incidents: IncidentReport = field(default_factory=IncidentReport)
 
 
 def tick(
@@ -32,6 +34,9 @@ def tick(
     # After the alerts, so a page that fired this tick rolls a canary back; before
     # paging, so a rollback's notice is sent in the same tick.
     rollout_events = advance_rollouts(engine, config, now)
+    # After the rollouts, so a canary rolled back for the page is on the timeline; before
+    # paging, so an incident's reminder or escalation is sent in the same tick.
+    incident_report = run_incidents(engine, config, now)
     paging = run_paging(engine, config, now, metrics=metrics)
     return TickReport(
         now=now,
@@ -39,4 +44,5 @@ def tick(
         alert_transitions=alert_transitions,
         paging=paging,
         rollouts=rollout_events,
+        incidents=incident_report,
     )

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from prodloop import __version__
-from prodloop.api import alerts, flags, ingest, releases, slis, slos
+from prodloop.api import alerts, flags, incidents, ingest, releases, slis, slos
 from prodloop.api.auth import Keys
 from prodloop.api.errors import install_error_handlers
 from prodloop.api.state import ControlState, get_state
@@ -19,6 +19,7 @@ from prodloop.ratelimit import TokenBucketLimiter
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
 from prodloop.telemetry.pricing import PriceTable
+from prodloop.web import status as status_page
 
 
 def create_control_app(
@@ -53,6 +54,8 @@ def create_control_app(
     app.include_router(ingest.router)
     app.include_router(flags.router)
     app.include_router(releases.router)
+    app.include_router(incidents.router)
+    app.include_router(status_page.router)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["ops"])
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     return app

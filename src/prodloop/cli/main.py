@@ -13,11 +13,14 @@ from prodloop.cli.db import db
 from prodloop.cli.demo import demo, demo_upstream
 from prodloop.cli.export import export, slo_export
 from prodloop.cli.flags import flags
+from prodloop.cli.incidents import incident, postmortem, status
 from prodloop.cli.init import init
 from prodloop.cli.oncall import oncall
 from prodloop.cli.releases import deploy, rollback, rollout, weights_command
+from prodloop.cli.runbooks import runbook
 from prodloop.cli.slo import slo
 from prodloop.cli.stats import stats
+from prodloop.cli.statuspage import statuspage
 from prodloop.cli.up import up
 from prodloop.errors import ProdloopError
 
@@ -34,6 +37,10 @@ for command in (init, up, stats, slo, alerts, oncall, export, db, demo, demo_ups
 for command in (deploy, rollout, rollback, weights_command):
     cli.add_command(command)
 cli.add_command(flags)
+for command in (incident, status, postmortem):
+    cli.add_command(command)
+cli.add_command(runbook)
+cli.add_command(statuspage)
 
 
 def main() -> None:

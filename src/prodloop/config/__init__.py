@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, Field, model_validator
 
 from prodloop.config.base import ENV_PREFIX, FieldError, Secret, SecretRef, StrictModel, duration_s
+from prodloop.config.incidents import Incidents
 from prodloop.config.paging import (
     EscalationLevel,
     EscalationPolicy,
@@ -51,6 +52,7 @@ from prodloop.config.slo import (
     ThresholdAlert,
     guide_slos,
 )
+from prodloop.config.statuspage import StatusComponent, StatusPage
 from prodloop.durations import parse_duration
 from prodloop.errors import ConfigError
 
@@ -66,6 +68,7 @@ __all__ = [
     "Faults",
     "GatewayConfig",
     "Guardrail",
+    "Incidents",
     "Notifier",
     "Override",
     "Paging",
@@ -80,6 +83,8 @@ __all__ = [
     "Service",
     "Slo",
     "SloSettings",
+    "StatusComponent",
+    "StatusPage",
     "StoreConfig",
     "TelemetryConfig",
     "ThresholdAlert",
@@ -115,6 +120,10 @@ class Config(StrictModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="alert evaluation")
     paging: Paging = Field(default_factory=Paging, description="notifiers, on-call, escalation")
     releases: Releases = Field(default_factory=Releases, description="canary rollouts")
+    incidents: Incidents = Field(
+        default_factory=Incidents, description="incidents, status updates, post-mortems"
+    )
+    statuspage: StatusPage = Field(default_factory=StatusPage, description="the public status page")
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:

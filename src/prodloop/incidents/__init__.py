@@ -1,0 +1,1 @@
+"""Incidents: opened by pages, mitigated, communicated, and written up as post-mortems."""

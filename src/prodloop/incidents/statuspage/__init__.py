@@ -1,0 +1,1 @@
+"""The public status page: its model, Statuspage-shaped JSON, Atom feed and badges."""

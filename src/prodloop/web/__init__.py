@@ -1,0 +1,1 @@
+"""The control plane's web pages: the public status page."""
