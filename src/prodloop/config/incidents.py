@@ -56,7 +56,7 @@ class Incidents(StrictModel):
 
     @field_validator("template_message")
     @classmethod
-    def _known_placeholders(cls, value: str) -> str:
+    def _known_template_fields(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the template must not be empty")
         try:
@@ -66,7 +66,7 @@ class Incidents(StrictModel):
         unknown = names - TEMPLATE_FIELDS
         if unknown:
             known = ", ".join(sorted(TEMPLATE_FIELDS))
-            raise ValueError(f"unknown placeholder {sorted(unknown)[0]!r} (use {known})")
+            raise ValueError(f"unknown template field {sorted(unknown)[0]!r} (use {known})")
         return value
 
     @model_validator(mode="after")
