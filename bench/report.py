@@ -8,8 +8,10 @@ from typing import Any
 
 from common import BENCH, ROOT, read_json
 from report_format import Report, fmt, fmt_spread, median, ratio, rounds, verdict
+from report_incidents import INCIDENT_RESULTS, statuspage_section
 from report_loop import detection_section, tick_section
 from report_release import (
+    RELEASE_RESULTS,
     flags_section,
     judge_section,
     separate_runs,
@@ -476,6 +478,7 @@ def main() -> None:
         lambda rep: judge_section(rep, read_json("judge.json"), machine),
         lambda rep: zero_downtime_section(rep, read_json("zero_downtime.json"), machine),
         lambda rep: flags_section(rep, read_json("flags.json"), machine),
+        lambda rep: statuspage_section(rep, read_json("statuspage.json"), machine),
         lambda rep: profile_section(rep, read_json("profile.json")),
     ]
     for section in sections:
@@ -493,7 +496,7 @@ def main() -> None:
         "",
     )
     machine_section(r, machine)
-    later = separate_runs(machine)
+    later = separate_runs(machine, RELEASE_RESULTS + INCIDENT_RESULTS)
     if later:
         r.add(
             "**Measured in a separate, later run** (each script alone, full parameters, same"

@@ -32,13 +32,15 @@ def measured_at(name: str, data: dict[str, Any]) -> float | None:
     return path.stat().st_mtime if path.exists() else None
 
 
-def separate_runs(machine: dict[str, Any]) -> list[tuple[str, str, float]]:
-    """(section, script, when) of the release results measured after the run in machine.json."""
+def separate_runs(
+    machine: dict[str, Any], results: tuple[tuple[str, str, str], ...] = RELEASE_RESULTS
+) -> list[tuple[str, str, float]]:
+    """(section, script, when) of the results measured after the run in machine.json."""
     from common import read_json
 
     ended = machine.get("ended")
     later = []
-    for name, script, section in RELEASE_RESULTS:
+    for name, script, section in results:
         data = read_json(name)
         at = measured_at(name, data) if data else None
         if at is not None and (ended is None or at > ended):

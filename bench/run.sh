@@ -24,7 +24,7 @@ done
 
 mkdir -p bench/.work
 # Only this run's own results: a figure left from an older run must not be reported.
-rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags}.json
+rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage}.json
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/machine.py start
 
@@ -39,6 +39,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   detection_args=(--quick)
   judge_args=(--canaries 24)
   flags_args=(--calls 10000 --repeats 3)
+  statuspage_args=(--duration 2)
   export BENCH_ZD_SECONDS=${BENCH_ZD_SECONDS:-12} # the change comes 10 s in
 else
   gateways_args=()
@@ -50,6 +51,7 @@ else
   detection_args=()
   judge_args=()
   flags_args=()
+  statuspage_args=()
 fi
 
 failed=()
@@ -72,6 +74,7 @@ run detection bench/bench_detection.py ${detection_args[@]+"${detection_args[@]}
 run judge bench/bench_judge.py ${judge_args[@]+"${judge_args[@]}"}
 run zero_downtime bench/bench_zero_downtime.py
 run flags bench/bench_flags.py ${flags_args[@]+"${flags_args[@]}"}
+run statuspage bench/bench_statuspage.py ${statuspage_args[@]+"${statuspage_args[@]}"}
 
 BENCH_FAILED="${failed[*]-}" "$PY" bench/machine.py end
 "$PY" bench/report.py

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -121,7 +120,10 @@ def test_odd_headers_never_fail_the_gateway(gateway: Gateway, headers: dict[str,
         response = gateway.http.post(
             f"{gateway.url}/v1/chat/completions", content=body, headers=headers
         )
-    except httpx.HTTPError as exc:  # a content-length lie can make the client itself give up
-        assert "content-length" in {k.lower() for k in headers}, exc
+    except Exception:
+        # A content-length that lies about the body makes the client itself refuse to send
+        # (httpx or h11 raise before the gateway sees anything); nothing else may fail.
+        if "content-length" not in {k.lower() for k in headers}:
+            raise
         return
     _assert_not_our_failure(response.status_code, response.content)

@@ -38,6 +38,7 @@ from prodloop.alerting.notifiers import (
 from prodloop.alerting.notifiers.webhook import group_key as make_group_key
 from prodloop.alerting.oncall import resolve_targets
 from prodloop.alerting.rules import dashboard_url
+from prodloop.alerting.runbook_links import covering_runbook_link
 from prodloop.alerting.silences import active_silences, silencing
 from prodloop.config import Config, EscalationPolicy, Paging, Route, duration_s
 from prodloop.store.schema import alert_paging, alerts
@@ -126,6 +127,14 @@ def _dashboard(config: Config, alert: AlertRecord) -> str:
     return config.alerts.dashboard_url
 
 
+def alert_runbook_url(config: Config, alert: AlertRecord) -> str | None:
+    """The runbook covering the alert in alerts.runbooks_dir, else its SLO's runbook link."""
+    settings = config.alerts
+    return covering_runbook_link(
+        alert.all_labels, settings.runbooks_dir, settings.runbook_base_url, alert.runbook_url
+    )
+
+
 def alert_view(config: Config, alert: AlertRecord, now: float, *, with_ack_link: bool) -> AlertView:
     """How notifications show an alert; a signed acknowledge link when asked and possible."""
     is_ackable = with_ack_link and alert.state == "firing" and alert.acked_at is None
@@ -143,7 +152,7 @@ def alert_view(config: Config, alert: AlertRecord, now: float, *, with_ack_link:
         started_at=alert.fired_at if alert.fired_at is not None else alert.active_at,
         slo=alert.slo,
         unit=unit_for(config, alert),
-        runbook_url=alert.runbook_url,
+        runbook_url=alert_runbook_url(config, alert),
         dashboard_url=_dashboard(config, alert),
         resolved_at=alert.resolved_at,
         acked_at=alert.acked_at,

@@ -11,6 +11,7 @@ from prodloop.cli.alerts import alerts
 from prodloop.cli.artifact import artifact
 from prodloop.cli.db import db
 from prodloop.cli.demo import demo, demo_upstream
+from prodloop.cli.drill import drill
 from prodloop.cli.export import export, slo_export
 from prodloop.cli.flags import flags
 from prodloop.cli.incidents import incident, postmortem, status
@@ -41,6 +42,7 @@ for command in (incident, status, postmortem):
     cli.add_command(command)
 cli.add_command(runbook)
 cli.add_command(statuspage)
+cli.add_command(drill)
 
 
 def main() -> None:

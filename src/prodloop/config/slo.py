@@ -215,3 +215,9 @@ class AlertSettings(StrictModel):
     runbook_base_url: str | None = Field(
         None, description="prefix for relative runbook links (e.g. your repository's URL)"
     )
+    runbooks_dir: str | None = Field(
+        "ops/runbooks",
+        description="folder of the runbooks (Markdown, front matter): notifications and "
+        "incidents link the one whose `alerts:` cover the alert, else the SLO's runbook "
+        "(null: SLO links only)",
+    )

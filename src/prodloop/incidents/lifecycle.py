@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from prodloop.alerting.acks import AlertRecord, acknowledge, alert_record
 from prodloop.alerting.oncall import resolve_targets
-from prodloop.alerting.paging import match_route
+from prodloop.alerting.paging import alert_runbook_url, match_route
 from prodloop.config import Config, Paging, duration_s
 from prodloop.config.incidents import Incidents
 from prodloop.errors import NotFoundError, ProdloopError, ValidationError
@@ -278,7 +278,7 @@ def open_incident(
             impact=IMPACT_BY_SEVERITY[severity],
             assignee=assignee,
             is_drill=is_drill,
-            runbook=alert.runbook_url,
+            runbook=alert_runbook_url(config, alert),
             detected_at=detected_at,
             created_at=now,
             updated_at=now,
