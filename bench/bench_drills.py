@@ -72,7 +72,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     rows = run_all()
     WORK.mkdir(exist_ok=True)
-    (WORK / "drills.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    report = {"measured_at": time.time(), "scenarios": rows}
+    (WORK / "drills.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps(rows, indent=2))
     print()
     print(markdown(rows))

@@ -8,7 +8,7 @@ from typing import Any
 
 from common import BENCH, ROOT, read_json
 from report_format import Report, fmt, fmt_spread, median, ratio, rounds, verdict
-from report_incidents import INCIDENT_RESULTS, statuspage_section
+from report_incidents import INCIDENT_RESULTS, drills_section, statuspage_section
 from report_loop import detection_section, tick_section
 from report_release import (
     RELEASE_RESULTS,
@@ -479,6 +479,7 @@ def main() -> None:
         lambda rep: zero_downtime_section(rep, read_json("zero_downtime.json"), machine),
         lambda rep: flags_section(rep, read_json("flags.json"), machine),
         lambda rep: statuspage_section(rep, read_json("statuspage.json"), machine),
+        lambda rep: drills_section(rep, read_json("drills.json"), machine),
         lambda rep: profile_section(rep, read_json("profile.json")),
     ]
     for section in sections:

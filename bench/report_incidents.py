@@ -1,4 +1,4 @@
-"""The report's sections on incidents: the public status page."""
+"""The report's sections on incidents: the public status page and the drills."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 from report_format import Report, fmt
 from report_release import separate_note
 
-INCIDENT_RESULTS = (("statuspage.json", "bench/bench_statuspage.py", "l"),)
+INCIDENT_RESULTS = (
+    ("statuspage.json", "bench/bench_statuspage.py", "l"),
+    ("drills.json", "bench/bench_drills.py", "m"),
+)
 STATUSPAGE_DOCUMENTS = {
     "summary.json": ("/status/api/v2/summary.json", "status page: summary.json ≥ 500 req/s"),
     "html": ("/status (HTML)", "status page: HTML page ≥ 500 req/s"),
@@ -57,3 +60,46 @@ def statuspage_section(r: Report, s: dict[str, Any] | None, machine: dict[str, A
             f"{fmt(got['requests_per_s'], 0)} req/s{errors}",
             got["requests_per_s"] >= target and not failed,
         )
+
+
+DRILL_MEASURES = ("detect", "page", "acknowledge", "mitigate", "first update", "rollback done")
+
+
+def drills_section(r: Report, d: dict[str, Any] | None, machine: dict[str, Any]) -> None:
+    r.add("## m. Drills", "")
+    scenarios = (d or {}).get("scenarios") or []
+    if not scenarios:
+        r.add("Not measured in this run.", "")
+        r.target("every drill scenario meets its targets", "–", None)
+        return
+    assert d is not None
+    separate_note(r, "drills.json", "bench/bench_drills.py", d, machine.get("ended"))
+    r.add(
+        "`prodloop drill SCENARIO` on a demo store, in simulated time (a tick every 15 s):"
+        " seconds from the fault to each step, against the guide's targets (alert within"
+        " the 5-minute windows, public status update within 15 minutes of detection,"
+        " rollback completes). The on-call acknowledges automatically; the first update is"
+        " the templated one the 15-minute policy posts. The faulty requests are written"
+        " into the store as the fault rule would shape them, not sent through the gateway.",
+        "",
+        "| scenario | " + " | ".join(DRILL_MEASURES) + " | all targets met |",
+        "| --- | " + " | ".join("---" for _ in DRILL_MEASURES) + " | --- |",
+    )
+    for row in scenarios:
+        cells = []
+        for name in DRILL_MEASURES:
+            measure = row["measures"].get(name)
+            if measure is None:
+                cells.append("n/a")
+                continue
+            target = measure.get("target_s")
+            bound = "" if target is None else f" (≤ {target:.0f})"
+            cells.append(f"{measure['seconds']:.0f} s{bound}")
+        r.add(f"| {row['scenario']} | " + " | ".join(cells) + f" | {row['passed']} |")
+    r.add("")
+    passed = sum(1 for row in scenarios if row["passed"])
+    r.target(
+        "every drill scenario meets its targets",
+        f"{passed} of {len(scenarios)} scenarios",
+        passed == len(scenarios),
+    )

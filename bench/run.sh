@@ -24,7 +24,7 @@ done
 
 mkdir -p bench/.work
 # Only this run's own results: a figure left from an older run must not be reported.
-rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage}.json
+rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage,drills}.json
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/machine.py start
 
@@ -75,6 +75,7 @@ run judge bench/bench_judge.py ${judge_args[@]+"${judge_args[@]}"}
 run zero_downtime bench/bench_zero_downtime.py
 run flags bench/bench_flags.py ${flags_args[@]+"${flags_args[@]}"}
 run statuspage bench/bench_statuspage.py ${statuspage_args[@]+"${statuspage_args[@]}"}
+run drills bench/bench_drills.py
 
 BENCH_FAILED="${failed[*]-}" "$PY" bench/machine.py end
 "$PY" bench/report.py
