@@ -188,6 +188,8 @@ async def serve(
     """Run until stopped, then flush every buffered event before returning."""
     running = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # Off the main thread (tests, the demo) or where the loop has no signal support,
+        # the caller stops the servers itself through processes.request_stop().
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             running.add_signal_handler(sig, processes.request_stop)
     tasks = [

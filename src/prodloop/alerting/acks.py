@@ -177,11 +177,11 @@ class AckResult:
         return {"alert": self.alert.to_dict(), "already_acknowledged": self.was_already_acked}
 
 
-def check_actor(by: str, *, field: str = "by") -> str:
-    """Who did it: a non-empty name of at most 128 characters."""
+def check_actor(by: object, *, field: str = "by", doing: str = "acknowledges") -> str:
+    """Who does something: a non-empty name of at most 128 characters."""
     name = by.strip() if isinstance(by, str) else ""
     if not name:
-        raise ValidationError("say who acknowledges (a name)", field=field)
+        raise ValidationError(f"say who {doing} (a name)", field=field)
     if len(name) > 128:
         raise ValidationError("at most 128 characters", field=field)
     return name

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from prodloop.alerting.acks import AlertRecord
+from prodloop.alerting.acks import AlertRecord, check_actor
 from prodloop.alerting.deliveries import enqueue
 from prodloop.alerting.notifiers import Action, Notification, handles, render
 from prodloop.alerting.oncall import resolve_targets
@@ -28,7 +28,6 @@ from prodloop.incidents.lifecycle import (
     STATUSES,
     Incident,
     IncidentStateError,
-    check_author,
     get_incident,
     member_alerts,
     set_once,
@@ -164,7 +163,7 @@ def post_status_update(
     """
     checked_status = check_status(status)
     text = check_message(message)
-    who = check_author(by, doing="posts the update")
+    who = check_actor(by, doing="posts the update")
     with engine.begin() as conn:
         incident = get_incident(conn, incident_id)
         return _publish(conn, incident, checked_status, text, who, now, is_templated=False)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from prodloop.alerting.acks import AlertRecord, acknowledge, alert_record
+from prodloop.alerting.acks import AlertRecord, acknowledge, alert_record, check_actor
 from prodloop.alerting.oncall import resolve_targets
 from prodloop.alerting.paging import alert_runbook_url, match_route
 from prodloop.config import Config, Paging, duration_s
@@ -353,16 +353,6 @@ def _set(conn: Connection, incident_id: int, now: float, **values: Any) -> None:
     )
 
 
-def check_author(by: object, *, doing: str) -> str:
-    """Who does something: a non-empty name of at most 128 characters (field ``by``)."""
-    name = by.strip() if isinstance(by, str) else ""
-    if not name:
-        raise ValidationError(f"say who {doing} (a name)", field="by")
-    if len(name) > 128:
-        raise ValidationError("at most 128 characters", field="by")
-    return name
-
-
 def set_once(conn: Connection, incident_id: int, column: str, at: float, now: float) -> bool:
     """Set a timestamp column unless it is set already; whether this call set it."""
     result = conn.execute(
@@ -452,7 +442,7 @@ def sync_members(conn: Connection, incident: Incident, now: float) -> list[str]:
 
 def acknowledge_incident(engine: Engine, incident_id: int, by: str, now: float) -> Incident:
     """Acknowledge an incident and every firing alert of it (escalation stops)."""
-    who = check_author(by, doing="acknowledges")
+    who = check_actor(by, doing="acknowledges")
     with engine.connect() as conn:
         incident = get_incident(conn, incident_id, field="id")
         firing = [a for a in member_alerts(conn, incident_id) if a.state == "firing"]

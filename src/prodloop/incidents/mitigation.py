@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from prodloop.alerting.acks import check_actor
 from prodloop.config import Config, duration_s
 from prodloop.errors import ProdloopError
 from prodloop.incidents.lifecycle import (
     Incident,
     IncidentStateError,
-    check_author,
     get_incident,
     set_once,
 )
@@ -189,7 +189,7 @@ def mitigate_by_rollback(
     Raises IncidentStateError for a resolved incident, and the release errors (nothing to
     roll back to) as they are.
     """
-    who = check_author(by, doing="mitigates")
+    who = check_actor(by, doing="mitigates")
     with engine.connect() as conn:
         incident = get_incident(conn, incident_id, field="id")
     if not incident.is_open:
