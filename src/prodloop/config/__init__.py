@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, Field, model_validator
 
 from prodloop.config.base import ENV_PREFIX, FieldError, Secret, SecretRef, StrictModel, duration_s
+from prodloop.config.feedback import AnalyticsSettings, FeedbackSettings
 from prodloop.config.incidents import Incidents
 from prodloop.config.paging import (
     EscalationLevel,
@@ -59,6 +60,7 @@ from prodloop.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "AlertSettings",
+    "AnalyticsSettings",
     "BurnRateWindow",
     "Config",
     "ControlConfig",
@@ -66,6 +68,7 @@ __all__ = [
     "EscalationPolicy",
     "FaultRule",
     "Faults",
+    "FeedbackSettings",
     "GatewayConfig",
     "Guardrail",
     "Incidents",
@@ -124,6 +127,12 @@ class Config(StrictModel):
         default_factory=Incidents, description="incidents, status updates, post-mortems"
     )
     statuspage: StatusPage = Field(default_factory=StatusPage, description="the public status page")
+    feedback: FeedbackSettings = Field(
+        default_factory=FeedbackSettings, description="user feedback, triage and the backlog"
+    )
+    analytics: AnalyticsSettings = Field(
+        default_factory=AnalyticsSettings, description="product analytics events"
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
@@ -140,6 +149,11 @@ class Config(StrictModel):
             if fault.service not in self.services:
                 raise FieldError(
                     f"unknown service '{fault.service}'", "faults", "rules", i, "service"
+                )
+        for i, name in enumerate(self.feedback.support.notifiers):
+            if name not in self.paging.notifiers:
+                raise FieldError(
+                    f"unknown notifier '{name}'", "feedback", "support", "notifiers", i
                 )
         tick_s = self.control.tick_interval_s
         for i, slo in enumerate(self.slos.objectives):

@@ -246,9 +246,8 @@ class GatewayApp:
         query = scope.get("query_string", b"").decode("latin-1")
         headers = inbound.forward
         if self.flags is not None:
-            headers = self.flags.forward_headers(
-                headers, user, target.name, version.name, ex.model or None
-            )
+            ex.flags = self.flags.header_value(user, target.name, version.name, ex.model or None)
+            headers = self.flags.forward_headers(headers, ex.flags)
         headers.extend(version.headers)
         headers.append(("traceparent", traceparent))
         headers.append(("Accept-Encoding", "identity"))  # so answers can be metered

@@ -53,17 +53,10 @@ class GatewayFlags:
                 parts.append(f"{key}={flag.evaluate(context).variant}")
         return ";".join(parts)
 
-    def forward_headers(
-        self,
-        headers: list[tuple[str, str]],
-        user: str | None,
-        service: str,
-        version: str,
-        model: str | None,
-    ) -> list[tuple[str, str]]:
-        """`headers` without any client-sent copy of the flag header, plus ours."""
+    def forward_headers(self, headers: list[tuple[str, str]], value: str) -> list[tuple[str, str]]:
+        """`headers` without any client-sent copy of the flag header, plus ours (`value`)."""
         kept = [(k, v) for k, v in headers if k.lower() != self.header]
-        kept.append((self.header, self.header_value(user, service, version, model)))
+        kept.append((self.header, value))
         return kept
 
 

@@ -244,6 +244,7 @@ class Exchange:
     usage: Usage | None = None
     token_multiplier: float = 1.0
     guardrails: tuple[str, ...] = ()
+    flags: str = ""  # the evaluated flags sent upstream, key=variant;…
     ttft_s: float | None = None
     upstream_wait_s: float = 0.0  # time awaiting the upstream (and injected latency)
     response_started: bool = False
@@ -294,6 +295,7 @@ class Exchange:
             reasoning_tokens=usage.reasoning_tokens,
             cost_usd=cost,
             guardrails=self.guardrails,
+            flags=self.flags,
             user=self.user,
             overhead_ms=self.overhead_s(end) * 1000.0,
             source="gateway",

@@ -59,6 +59,7 @@ request_events = Table(
     Column("reasoning_tokens", Integer, nullable=False, default=0),
     Column("cost_usd", Float, nullable=True),
     Column("guardrails", Text, nullable=False, default=""),  # comma-separated names
+    Column("flags", String(1024), nullable=False, default="", server_default=""),  # key=variant;…
     Column("user_id", String(256), nullable=True),
     Column("overhead_ms", Float, nullable=True),
     Column("source", String(16), nullable=False, default="gateway"),
@@ -444,4 +445,104 @@ component_overrides = Table(
     Column("set_by", String(128), nullable=False),
     Column("set_at", Float, nullable=False),
     Column("expires_at", Float, nullable=True),
+)
+
+# One piece of user feedback: from the widget, /ingest/feedback, a Langfuse-style score or
+# the SDK. `client_id` is the sender's idempotency key (a retry stores nothing new);
+# service/version/model/flags are copied from the request `trace_id` names, when known.
+feedback = Table(
+    "feedback",
+    metadata,
+    _id_column(),
+    Column("client_id", String(128), nullable=True, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("source", String(16), nullable=False),  # widget | api | score | sdk
+    Column("trace_id", String(64), nullable=True),
+    Column("name", String(128), nullable=True),  # a score's name, e.g. user-feedback
+    Column("rating", Float, nullable=True),  # thumbs: 1 up / 0 down; stars: 1..5
+    Column("rating_kind", String(16), nullable=True),  # thumbs | stars | numeric | category
+    Column("is_negative", Boolean, nullable=False, default=False),
+    Column("category", String(32), nullable=True),  # bug | idea | answer_quality | other
+    Column("comment", Text, nullable=False, default=""),  # stored as sent, escaped on display
+    Column("email", String(320), nullable=True),
+    Column("user_id", String(256), nullable=True),
+    Column("page", String(1024), nullable=True),
+    Column("service", String(128), nullable=True),
+    Column("version", String(128), nullable=True),
+    Column("model", String(256), nullable=True),
+    Column("flags", String(1024), nullable=True),
+    Column("metadata", Text, nullable=True),  # JSON object
+    Column("state", String(16), nullable=False, default="new"),
+    Column("duplicate_of", BigInteger, nullable=True),
+    Column("backlog_id", String(128), nullable=True),
+    Column("cluster_id", BigInteger, nullable=True),
+    Column("is_support", Boolean, nullable=False, default=False),
+    Column("support_reason", Text, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Index(None, "state", "created_at"),
+    Index(None, "created_at"),
+    Index(None, "trace_id"),
+    Index(None, "cluster_id"),
+    Index(None, "backlog_id"),
+)
+
+# Every change of a feedback item's state, for the audit trail and the review.
+feedback_history = Table(
+    "feedback_history",
+    metadata,
+    _id_column(),
+    Column("feedback_id", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Index(None, "feedback_id", "at"),
+)
+
+# Groups of similar comments; recomputed by clustering, feedback.cluster_id points here.
+feedback_clusters = Table(
+    "feedback_clusters",
+    metadata,
+    _id_column(),
+    Column("label", Text, nullable=False),
+    Column("method", String(16), nullable=False),  # tfidf | embeddings
+    Column("size", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Issues in a tracker that feedback is linked to: GH-123 / LIN-ENG-12 / anything typed.
+backlog_items = Table(
+    "backlog_items",
+    metadata,
+    Column("backlog_id", String(128), primary_key=True),
+    Column("tracker", String(16), nullable=False),  # github | linear | manual
+    Column("external_id", String(128), nullable=True),  # the tracker's own id
+    Column("url", String(1024), nullable=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("state", String(32), nullable=False, default="open"),
+    Column("created_at", Float, nullable=False),
+    Column("synced_at", Float, nullable=True),
+)
+
+# Product analytics: PostHog, Amplitude, the widget and /ingest/events land here. `uuid`
+# (PostHog's uuid, Amplitude's insert_id, ours) makes a retry store nothing new.
+analytics_events = Table(
+    "analytics_events",
+    metadata,
+    _id_column(),
+    Column("uuid", String(128), nullable=False, unique=True),
+    Column("event", String(200), nullable=False),
+    Column("distinct_id", String(200), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("source", String(16), nullable=False),  # posthog | amplitude | prodloop | widget
+    Column("session_id", String(200), nullable=True),
+    Column("path", String(1024), nullable=True),  # page path (pageviews and clicks)
+    Column("x", Float, nullable=True),  # click position, 0..1 of the viewport width
+    Column("y", Float, nullable=True),  # click position, 0..1 of the page height
+    Column("properties", Text, nullable=False, default="{}"),  # JSON object
+    Index(None, "event", "ts"),
+    Index(None, "distinct_id", "ts"),
+    Index(None, "path", "event"),
 )

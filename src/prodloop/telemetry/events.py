@@ -53,6 +53,7 @@ class RequestEvent:
     reasoning_tokens: int = 0
     cost_usd: float | None = None  # None: no price known for the model
     guardrails: tuple[str, ...] = field(default_factory=tuple)
+    flags: str = ""  # flags the gateway evaluated for this request, key=variant;…
     user: str | None = None
     overhead_ms: float | None = None
     source: Source = "gateway"

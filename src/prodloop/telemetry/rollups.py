@@ -243,6 +243,7 @@ def _raw_row(event: RequestEvent) -> dict[str, Any]:
         "reasoning_tokens": event.reasoning_tokens,
         "cost_usd": event.cost_usd,
         "guardrails": ",".join(event.guardrails),
+        "flags": event.flags[:1024],
         "user_id": None if event.user is None else event.user[:256],
         "overhead_ms": event.overhead_ms,
         "source": event.source,
