@@ -478,6 +478,7 @@ feedback = Table(
     Column("cluster_id", BigInteger, nullable=True),
     Column("is_support", Boolean, nullable=False, default=False),
     Column("support_reason", Text, nullable=True),
+    Column("support_notified_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
     Index(None, "state", "created_at"),
     Index(None, "created_at"),

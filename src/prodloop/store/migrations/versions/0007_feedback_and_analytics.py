@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("cluster_id", sa.BigInteger(), nullable=True),
         sa.Column("is_support", sa.Boolean(), nullable=False),
         sa.Column("support_reason", sa.Text(), nullable=True),
+        sa.Column("support_notified_at", sa.Float(), nullable=True),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_feedback")),
         sa.UniqueConstraint("client_id", name=op.f("uq_feedback_client_id")),
