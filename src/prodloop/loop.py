@@ -8,7 +8,9 @@ from sqlalchemy.engine import Engine
 
 from prodloop.alerting.evaluate import AlertTransition, evaluate_alerts
 from prodloop.alerting.paging import PagingReport, run_paging
+from prodloop.analytics.retention_prune import prune_analytics
 from prodloop.config import Config
+from prodloop.feedback.tick import run_feedback
 from prodloop.incidents.tick import IncidentReport, run_incidents
 from prodloop.releases.rollouts import RolloutEvent, advance_rollouts
 from prodloop.telemetry.metrics import Metrics
@@ -23,6 +25,7 @@ class TickReport:
     paging: PagingReport = field(default_factory=PagingReport)
     rollouts: list[RolloutEvent] = field(default_factory=list)
     incidents: IncidentReport = field(default_factory=IncidentReport)
+    support_notices: int = 0
 
 
 def tick(
@@ -30,6 +33,7 @@ def tick(
 ) -> TickReport:
     """Run every evaluator once for `now`. Later evaluators (SLOs, alerts, rollouts) join here."""
     pruned = prune(engine, config.telemetry, now)
+    pruned["analytics_events"] = prune_analytics(engine, config, now)
     alert_transitions = evaluate_alerts(engine, config, now)
     # After the alerts, so a page that fired this tick rolls a canary back; before
     # paging, so a rollback's notice is sent in the same tick.
@@ -37,6 +41,8 @@ def tick(
     # After the rollouts, so a canary rolled back for the page is on the timeline; before
     # paging, so an incident's reminder or escalation is sent in the same tick.
     incident_report = run_incidents(engine, config, now)
+    # Before paging, so a support notice queued here is delivered in the same tick.
+    support_notices = run_feedback(engine, config, now)
     paging = run_paging(engine, config, now, metrics=metrics)
     return TickReport(
         now=now,
@@ -45,4 +51,5 @@ def tick(
         paging=paging,
         rollouts=rollout_events,
         incidents=incident_report,
+        support_notices=support_notices,
     )

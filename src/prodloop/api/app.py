@@ -9,7 +9,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from prodloop import __version__
-from prodloop.api import alerts, flags, incidents, ingest, releases, slis, slos
+from prodloop.api import (
+    alerts,
+    analytics,
+    faults,
+    feedback,
+    flags,
+    incidents,
+    ingest,
+    public,
+    releases,
+    slis,
+    slos,
+)
 from prodloop.api.auth import Keys
 from prodloop.api.errors import install_error_handlers
 from prodloop.api.state import ControlState, get_state
@@ -20,6 +32,7 @@ from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
 from prodloop.telemetry.pricing import PriceTable
 from prodloop.web import status as status_page
+from prodloop.web import widget
 
 
 def create_control_app(
@@ -56,6 +69,11 @@ def create_control_app(
     app.include_router(releases.router)
     app.include_router(incidents.router)
     app.include_router(status_page.router)
+    app.include_router(public.router)
+    app.include_router(widget.router)
+    app.include_router(feedback.router)
+    app.include_router(analytics.router)
+    app.include_router(faults.router)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["ops"])
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     return app

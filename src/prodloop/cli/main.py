@@ -8,11 +8,13 @@ import click
 
 from prodloop import __version__
 from prodloop.cli.alerts import alerts
+from prodloop.cli.analytics import analytics
 from prodloop.cli.artifact import artifact
 from prodloop.cli.db import db
 from prodloop.cli.demo import demo, demo_upstream
 from prodloop.cli.drill import drill
 from prodloop.cli.export import export, slo_export
+from prodloop.cli.feedback import feedback
 from prodloop.cli.flags import flags
 from prodloop.cli.incidents import incident, postmortem, status
 from prodloop.cli.init import init
@@ -43,6 +45,8 @@ for command in (incident, status, postmortem):
 cli.add_command(runbook)
 cli.add_command(statuspage)
 cli.add_command(drill)
+cli.add_command(feedback)
+cli.add_command(analytics)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Product analytics: captured events, funnels, retention and click heatmaps."""
