@@ -91,7 +91,8 @@ def test_the_upstream_receives_the_evaluated_flags(tmp_path: Path, upstream: Ups
     config = gateway_config(
         upstream, upstream, gateway={"flags": ["new-prompt", "by-model", "not-created-yet"]}
     )
-    app = create_gateway_app(config, RecordingSink(), clock=ManualClock())
+    sink = RecordingSink()
+    app = create_gateway_app(config, sink, clock=ManualClock())
     assert app.flags is not None
     poller = FlagsPoller(engine, app.flags)
     poller.prime()  # what `prodloop up` does before the gateway serves
@@ -101,6 +102,9 @@ def test_the_upstream_receives_the_evaluated_flags(tmp_path: Path, upstream: Ups
     with serve(app) as url:
         ann = echoed_headers(url, **{"x-prodloop-user": "ann", "x-prodloop-flags": "forged=1"})
         assert ann["x-prodloop-flags"] == "new-prompt=on;by-model=small"
+        # The request's event keeps the flags it was served with (feedback and funnels
+        # break down by them).
+        assert sink.last().flags == "new-prompt=on;by-model=small"
         bob = echoed_headers(url, **{"x-prodloop-user": "bob"})
         assert bob["x-prodloop-flags"] == "new-prompt=off;by-model=small"
 

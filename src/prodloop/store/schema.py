@@ -541,9 +541,26 @@ analytics_events = Table(
     Column("session_id", String(200), nullable=True),
     Column("path", String(1024), nullable=True),  # page path (pageviews and clicks)
     Column("x", Float, nullable=True),  # click position, 0..1 of the viewport width
-    Column("y", Float, nullable=True),  # click position, 0..1 of the page height
+    Column("y", Float, nullable=True),  # click position, 0..1 of the viewport height
     Column("properties", Text, nullable=False, default="{}"),  # JSON object
     Index(None, "event", "ts"),
     Index(None, "distinct_id", "ts"),
     Index(None, "path", "event"),
+)
+
+# Fault rules turned on at run time (drills against a staging prodloop): gateways whose
+# config has `faults.enabled: true` poll them; the others ignore them. Same fields as
+# the config's `faults.rules`.
+fault_rules = Table(
+    "fault_rules",
+    metadata,
+    _id_column(),
+    Column("service", String(128), nullable=False),
+    Column("version", String(128), nullable=True),  # every version when empty
+    Column("latency_ms", Float, nullable=False, default=0.0),
+    Column("error_rate", Float, nullable=False, default=0.0),
+    Column("error_status", Integer, nullable=False, default=503),
+    Column("token_multiplier", Float, nullable=False, default=1.0),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
 )
