@@ -40,8 +40,13 @@ def _config_text(db: Path) -> str:
         f"    svc{i}: {{name: Service {i}, description: Component number {i}}}"
         for i in range(COMPONENTS)
     )
+    services = "\n".join(
+        f"  svc{i}: {{stable: v1, versions: {{v1: {{upstream: 'http://127.0.0.1:9/v1'}}}}}}"
+        for i in range(COMPONENTS)
+    )
     return (
-        f"store:\n  url: sqlite:///{db}\nstatuspage:\n  refresh_s: 5\n  components:\n{components}\n"
+        f"store:\n  url: sqlite:///{db}\nservices:\n{services}\n"
+        f"statuspage:\n  refresh_s: 5\n  components:\n{components}\n"
     )
 
 

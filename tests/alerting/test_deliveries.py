@@ -16,9 +16,12 @@ from prodloop.alerting.deliveries import (
     failed_notifications,
     list_attempts,
     list_deliveries,
+    prune_deliveries,
     send_due,
 )
 from prodloop.alerting.notifiers import Rendered
+from prodloop.alerting.paging import run_paging
+from prodloop.clock import ManualClock
 from prodloop.config import Config, parse_config
 from prodloop.errors import ValidationError
 from prodloop.store import connect
@@ -53,7 +56,9 @@ def engine(tmp_path: Path) -> Engine:
     return connect(f"sqlite:///{tmp_path / 'prodloop.db'}")
 
 
-def _queue(engine: Engine, notifier: str = "slack", payload: dict | None = None) -> int:
+def _queue(
+    engine: Engine, notifier: str = "slack", payload: dict | None = None, now: float = T0
+) -> int:
     kind = "pagerduty" if notifier == "pagerduty" else "slack"
     with engine.begin() as conn:
         return enqueue(
@@ -64,7 +69,7 @@ def _queue(engine: Engine, notifier: str = "slack", payload: dict | None = None)
             rendered=Rendered((42,), payload or MESSAGE),
             group_key="g",
             recipients=["alice"],
-            now=T0,
+            now=now,
         )
 
 
@@ -228,3 +233,39 @@ def test_queue_survives_a_restart_on_both_engines(store_url: str, recorder: Reco
         assert send_due(restarted, config.paging, T0 + 30, http).sent == 1
     assert [a.outcome for a in list_attempts(restarted)] == ["retry", "sent"]
     restarted.dispose()
+
+
+def test_sent_and_failed_deliveries_go_after_the_retention(
+    store_url: str, recorder: Recorder
+) -> None:
+    engine = connect(store_url)
+    config = parse_config(
+        paging_yaml(recorder.url, extra="  retention_days: 2"), environ=environ(recorder.url)
+    )
+    clock = ManualClock(T0)
+    recorder.queue(SLACK_PATH, Reply(404, "no_service"))
+    failed = _queue(engine)
+    sent = _queue(engine)
+    # A 429 far in the future keeps a delivery pending past the retention: still owed.
+    recorder.queue(PAGERDUTY_PATH, Reply(429, "", {"Retry-After": str(10 * 86_400)}))
+    pending = _queue(engine, "pagerduty", {"event_action": "resolve", "dedup_key": "k"})
+    with httpx.Client() as http:
+        first = run_paging(engine, config, clock.now(), http=http)
+        assert (first.deliveries.sent, first.deliveries.failed) == (1, 1)
+        newer = _queue(engine, now=clock.advance(86_400))
+        run_paging(engine, config, clock.now(), http=http)
+
+        clock.set(T0 + 2 * 86_400)
+        assert run_paging(engine, config, clock.now(), http=http).pruned_deliveries == 0
+        after = run_paging(engine, config, clock.advance(1), http=http)
+
+    assert after.pruned_deliveries == 2
+    states = {d.id: d.state for d in list_deliveries(engine)}
+    assert states == {newer: "sent", pending: "pending"}
+    kept = {a.delivery_id for a in list_attempts(engine)}
+    assert kept == {newer, pending}
+    assert failed not in kept and sent not in kept
+    # Nothing left to delete until the newer one ages out too.
+    assert prune_deliveries(engine, config.paging, clock.now() + 86_400 - 2) == 0
+    assert prune_deliveries(engine, config.paging, clock.now() + 86_400) == 1
+    engine.dispose()

@@ -17,6 +17,7 @@ from prodloop.incidents.statuspage.model import PublicPage, build_page
 from prodloop.store import connect
 from prodloop.telemetry.rollups import DAY_S
 from tests.web.statuspage_data import (
+    SERVICES_YAML,
     add_alert,
     add_incident,
     add_maintenance,
@@ -69,7 +70,7 @@ def check_incident(incident: dict[str, Any], shape: dict[str, tuple[type, ...]])
 def page(sqlite_url: str) -> PublicPage:
     engine: Engine = connect(sqlite_url)
     config = parse_config(
-        "statuspage:\n  url: https://status.example.com/\n  components:\n"
+        SERVICES_YAML + "statuspage:\n  url: https://status.example.com/\n  components:\n"
         "    chat: {name: Chat}\n    search: {description: Finding things}\n"
     )
     active = add_incident(engine, "chat", detected_at=NOW - 900, impact="major")
@@ -115,6 +116,9 @@ def test_every_document_has_statuspage_shape(page: PublicPage) -> None:
         check_incident(incident, INCIDENT)
     resolved = incidents[1]
     assert resolved["resolved_at"] is not None and resolved["monitoring_at"] is not None
+    assert [i["shortlink"] for i in incidents] == [
+        f"https://status.example.com/incidents/{i['id']}" for i in incidents
+    ]
     assert [u["status"] for u in resolved["incident_updates"]] == ["resolved", "monitoring"]
     unresolved = statuspage_json.unresolved_incidents(page)["incidents"]
     assert [i["id"] for i in unresolved] == [incidents[0]["id"]]
@@ -136,7 +140,10 @@ def test_atom_feed_reads_in_a_feed_parser(page: PublicPage) -> None:
     titles = [entry.title for entry in parsed.entries]
     assert titles == ["Partial outage of Chat", "Degraded performance of search"]
     first = parsed.entries[0]
-    assert first.link.startswith("https://status.example.com#incident-")
+    # Each entry links to the incident's own page, as Statuspage's feed does.
+    assert [(entry.id, entry.link) for entry in parsed.entries] == [
+        (f"https://status.example.com/incidents/{i.id}",) * 2 for i in page.incidents
+    ]
     assert "A bad deploy; rolling back." in first.content[0].value
     assert "Resolved &amp; &lt;done&gt;." in parsed.entries[1].content[0].value
     assert first.updated_parsed is not None

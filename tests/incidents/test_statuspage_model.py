@@ -6,11 +6,22 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from prodloop.config import Config, parse_config
-from prodloop.incidents.statuspage.manual import create_maintenance, set_override
-from prodloop.incidents.statuspage.model import Signals, build_page, component_state
+from prodloop.incidents.statuspage.manual import (
+    clear_override,
+    create_maintenance,
+    list_overrides,
+    set_override,
+)
+from prodloop.incidents.statuspage.model import (
+    Signals,
+    build_page,
+    component_state,
+    find_incident,
+)
 from prodloop.store import connect
 from prodloop.telemetry.rollups import DAY_S
 from tests.web.statuspage_data import (
+    SERVICES_YAML,
     add_alert,
     add_incident,
     add_maintenance,
@@ -30,7 +41,8 @@ def engine(store_url: str) -> Engine:
 @pytest.fixture
 def config() -> Config:
     return parse_config(
-        """
+        SERVICES_YAML
+        + """
 statuspage:
   uptime_days: 5
   components:
@@ -166,6 +178,41 @@ def test_incidents_need_a_published_update(engine: Engine, config: Config) -> No
     assert page.unresolved_incidents == (current,)
 
 
+def test_find_incident_reads_one_public_incident_whatever_its_age(
+    engine: Engine, config: Config
+) -> None:
+    limited = config.model_copy(
+        update={"statuspage": config.statuspage.model_copy(update={"history_limit": 1})}
+    )
+    ids = []
+    for days in (3, 2):
+        found = add_incident(
+            engine, "search", detected_at=NOW - days * DAY_S, status="resolved",
+            resolved_at=NOW - days * DAY_S + 120,
+        )  # fmt: skip
+        add_update(engine, found, NOW - days * DAY_S + 120, "resolved", f"Fixed {days}.")
+        ids.append(found)
+    drill = add_incident(engine, "chat", detected_at=NOW - 60, is_drill=True)
+    add_update(engine, drill, NOW - 30, "investigating", "Rehearsal.")
+    quiet = add_incident(engine, "chat", detected_at=NOW - 60)
+
+    page = build_page(engine, limited, NOW)
+    assert [i.id for i in page.incidents] == [str(ids[1])]  # the limit hides the older one
+    older = find_incident(engine, limited, ids[0])
+    assert older is not None
+    assert (older.name, older.status, older.duration_s) == (
+        "Partial outage of search", "resolved", 120.0
+    )  # fmt: skip
+    assert [u.body for u in older.updates] == ["Fixed 3."]
+    assert page.incident_url(older) == f"{page.url}/incidents/{ids[0]}"
+    assert find_incident(engine, limited, drill) is None
+    found_drill = find_incident(engine, limited, drill, include_drills=True)
+    assert found_drill is not None and found_drill.name == "[drill] Partial outage of Chat API"
+    assert found_drill.duration_s is None  # still open
+    assert find_incident(engine, limited, quiet) is None  # nothing published yet
+    assert find_incident(engine, limited, 999_999_999_999_999_999) is None  # fits a BIGINT
+
+
 def test_manual_inputs_are_checked(engine: Engine) -> None:
     from prodloop.errors import ValidationError
 
@@ -184,3 +231,15 @@ def test_manual_inputs_are_checked(engine: Engine) -> None:
             created_by="a", now=NOW, known=known,
         )  # fmt: skip
     assert err.value.field == "ends_at"
+
+
+def test_an_override_left_by_a_removed_component_can_be_lifted(engine: Engine) -> None:
+    from prodloop.errors import NotFoundError, ValidationError
+
+    add_override(engine, "retired", "major_outage", at=NOW)  # set while it was configured
+    clear_override(engine, "retired", known=["chat"])
+    assert list_overrides(engine, NOW) == []
+    with pytest.raises(ValidationError, match="unknown component 'retired'"):
+        clear_override(engine, "retired", known=["chat"])
+    with pytest.raises(NotFoundError, match="component 'chat' has no override"):
+        clear_override(engine, "chat", known=["chat"])

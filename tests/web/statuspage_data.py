@@ -19,6 +19,20 @@ from prodloop.store.schema import (
 from prodloop.telemetry.events import RequestEvent
 from prodloop.telemetry.rollups import write_events
 
+# The services the status page tests show as components (statuspage.components must name
+# configured services).
+SERVICES_YAML = """
+services:
+  chat:
+    stable: v1
+    versions:
+      v1: {upstream: "http://127.0.0.1:9/v1"}
+  search:
+    stable: v1
+    versions:
+      v1: {upstream: "http://127.0.0.1:9/v1"}
+"""
+
 # Internal data planted in every kind of row; none of it may reach a public response.
 SECRETS = {
     "title": "SECRET-TITLE HighErrorRate chat error_rate 0.0734",

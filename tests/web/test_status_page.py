@@ -19,6 +19,7 @@ from prodloop.telemetry.rollups import DAY_S
 from tests.api.support import ControlPlane, running_control_plane
 from tests.web.statuspage_data import (
     SECRETS,
+    SERVICES_YAML,
     add_alert,
     add_incident,
     add_maintenance,
@@ -28,7 +29,9 @@ from tests.web.statuspage_data import (
 )
 
 NOW = 1_767_225_600.0 + 30 * DAY_S + 9 * 3600
-PAGE_YAML = """
+PAGE_YAML = (
+    SERVICES_YAML
+    + """
 statuspage:
   name: Acme status
   refresh_s: 0
@@ -37,6 +40,7 @@ statuspage:
     chat: {name: Chat API, description: Chat completions}
     search: {name: Search}
 """
+)
 PUBLIC = ["/status", "/status/history.atom", "/status/badge/chat.svg", "/status/badge/search.svg"]
 PUBLIC += [f"/status/api/v2/{name}" for name in DOCUMENTS]
 
@@ -150,6 +154,7 @@ def test_overrides_and_maintenance_through_the_api(plane: ControlPlane) -> None:
         assert bad.json()["error"]["field"] == "status"
         unknown = http.put("/api/v1/status/components/nope", json={"status": "major_outage"})
         assert unknown.status_code == 422
+        assert unknown.json()["error"]["field"] == "component"
         ok = http.put(
             "/api/v1/status/components/chat",
             json={"status": "major_outage", "reason": SECRETS["reason"], "for": "2h"},

@@ -4,6 +4,7 @@ A delivery is one body for one notifier. It is sent when due; a network error, a
 a 429 puts it back in the queue with exponential backoff (a 429's Retry-After wins);
 any other 4xx, a missing secret, or running out of attempts marks it failed, counts it in
 ``prodloop_notification_failures_total`` and logs it, so a page is never dropped silently.
+Sent and failed deliveries, and their attempts, are kept for ``paging.retention_days``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from prodloop.alerting.notifiers import Rendered, SendResult, deliver
@@ -23,6 +24,7 @@ from prodloop.config import Paging, duration_s
 from prodloop.errors import NotFoundError, ValidationError
 from prodloop.store.schema import notification_attempts, notification_deliveries
 from prodloop.telemetry.metrics import Metrics
+from prodloop.telemetry.rollups import DAY_S
 
 log = logging.getLogger("prodloop.alerts")
 
@@ -406,3 +408,26 @@ def failed_notifications(
     )
     with engine.connect() as conn:
         return [_delivery(row) for row in conn.execute(query).mappings()]
+
+
+def prune_deliveries(engine: Engine, paging: Paging, now: float) -> int:
+    """Delete sent and failed deliveries whose last attempt is older than
+    ``paging.retention_days``, with their attempts; how many deliveries went.
+
+    Pending deliveries stay whatever their age: they are still owed a send.
+    """
+    cutoff = now - paging.retention_days * DAY_S
+    table = notification_deliveries
+    expired = and_(
+        table.c.state.in_(("sent", "failed")),
+        table.c.created_at < cutoff,  # the indexed bound; a delivery is tried after it is made
+        or_(table.c.last_attempt_at.is_(None), table.c.last_attempt_at < cutoff),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            delete(notification_attempts).where(
+                notification_attempts.c.delivery_id.in_(select(table.c.id).where(expired))
+            )
+        )
+        result = conn.execute(delete(table).where(expired))
+    return int(result.rowcount)

@@ -7,7 +7,8 @@ level 0 of the route's escalation policy. Unacknowledged alerts escalate level b
 and repeat every `repeat_interval`; an acknowledgement stops both and tells PagerDuty and
 Slack; a resolved alert is announced (PagerDuty always hears it, to close its incident).
 Every decision is written to `alert_paging` in the same transaction as the deliveries it
-queues, so a restart neither pages twice nor forgets a timer. Then due deliveries are sent.
+queues, so a restart neither pages twice nor forgets a timer. Then due deliveries are sent,
+and sent or failed ones older than `paging.retention_days` are deleted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from prodloop.alerting.acks import AlertRecord, ack_link, alert_record
-from prodloop.alerting.deliveries import DeliveryReport, enqueue, has_due, send_due
+from prodloop.alerting.deliveries import (
+    DeliveryReport,
+    enqueue,
+    has_due,
+    prune_deliveries,
+    send_due,
+)
 from prodloop.alerting.escalation import EscalationState, advance_escalation, start_escalation
 from prodloop.alerting.notifiers import (
     PAGE_ACTIONS,
@@ -61,6 +68,7 @@ class PagingReport:
     acknowledged: int = 0
     resolved: int = 0
     deliveries: DeliveryReport = field(default_factory=DeliveryReport)
+    pruned_deliveries: int = 0  # sent or failed deliveries past paging.retention_days
 
 
 @dataclass
@@ -499,7 +507,8 @@ def run_paging(
     http: httpx.Client | None = None,
     metrics: Metrics | None = None,
 ) -> PagingReport:
-    """Page, repeat, escalate, acknowledge and resolve for `now`, then send due deliveries."""
+    """Page, repeat, escalate, acknowledge and resolve for `now`, send due deliveries,
+    then delete the delivery log past its retention."""
     with engine.begin() as conn:
         plan = _Planner(conn, config, now).run()
         for message in plan.messages:
@@ -514,7 +523,8 @@ def run_paging(
             report = send_due(engine, config.paging, now, client, metrics=metrics)
     else:
         report = DeliveryReport()
-    return PagingReport(**plan.counts, deliveries=report)
+    pruned = prune_deliveries(engine, config.paging, now)
+    return PagingReport(**plan.counts, deliveries=report, pruned_deliveries=pruned)
 
 
 def paging_details(engine: Engine, alert_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

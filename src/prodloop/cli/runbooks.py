@@ -10,7 +10,7 @@ import click
 
 from prodloop.cli.options import config_option
 from prodloop.cli.tables import render_table
-from prodloop.config import load_config
+from prodloop.config import config_path, load_config
 from prodloop.errors import NotFoundError, ValidationError
 from prodloop.incidents.pdf import print_pdf
 from prodloop.incidents.runbook_html import render_html
@@ -139,8 +139,12 @@ def check(folder: str, config_file: str | None) -> None:
         problems.append(Problem(folder, None, "no runbooks (*.md) in this folder"))
     problems.extend(check_runbooks(runbooks, config, root))
     commands = sum(len(item.commands()) for item in runbooks)
+    # A problem about the config names the file to open, not just "config".
+    chosen = config_path(config_file)
+    config_label = str(chosen) if chosen.exists() else "config (built-in defaults)"
     for problem in problems:
-        click.secho(str(problem), fg="red")
+        shown = problem if problem.path else Problem(config_label, problem.line, problem.message)
+        click.secho(str(shown), fg="red")
     summary = f"{_count(len(runbooks), 'runbook')}, {_count(commands, 'command')} checked"
     if problems:
         click.echo(f"{summary}: {_count(len(problems), 'problem')}")

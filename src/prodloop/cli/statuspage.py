@@ -16,7 +16,12 @@ from prodloop.config import Config, load_config
 from prodloop.durations import parse_duration
 from prodloop.errors import ValidationError
 from prodloop.incidents.statuspage import statuspage_json
-from prodloop.incidents.statuspage.manual import clear_override, create_maintenance, set_override
+from prodloop.incidents.statuspage.manual import (
+    clear_override,
+    create_maintenance,
+    require_component,
+    set_override,
+)
 from prodloop.incidents.statuspage.model import COMPONENT_STATES, build_page, component_names
 from prodloop.store import connect
 
@@ -82,10 +87,12 @@ def component(
 ) -> None:
     """Pin SERVICE's public state, overriding what alerts say."""
     config, engine = _open(ctx, config_file)
+    known = list(component_names(config))
     if clear:
-        clear_override(engine, service)
+        clear_override(engine, service, known=known)
         click.echo(f"{service}: override lifted")
         return
+    require_component(service, known, "SERVICE")
     if state is None:
         raise ValidationError("give --state (or --clear)", field="--state")
     if not reason:
@@ -101,7 +108,7 @@ def component(
         reason=reason,
         set_by=_who(by),
         now=now,
-        known=list(component_names(config)),
+        known=known,
         expires_at=expires_at,
     )
     click.echo(f"{service}: {override.status} until {_when(override.expires_at)}")
@@ -130,6 +137,9 @@ def maintenance(
 ) -> None:
     """Schedule maintenance: its components show under_maintenance while it lasts."""
     config, engine = _open(ctx, config_file)
+    known = list(component_names(config))
+    for name in components:
+        require_component(name, known, "--component")
     created = create_maintenance(
         engine,
         components=list(components),
@@ -139,7 +149,7 @@ def maintenance(
         ends_at=parse_time(end, "--end"),
         created_by=_who(by),
         now=SystemClock().now(),
-        known=list(component_names(config)),
+        known=known,
     )
     click.echo(
         f"maintenance m{created.id}: {created.title} "
@@ -164,7 +174,10 @@ def show(ctx: click.Context, config_file: str | None, as_json: bool) -> None:
         uptime = "no data" if share is None else f"{share * 100:.2f}%"
         click.echo(f"  {item.id:<20} {item.status:<22} uptime {uptime}")
     for incident in page.unresolved_incidents:
-        click.echo(f"  incident {incident.id}: {incident.name} ({incident.status})")
+        click.echo(
+            f"  incident {incident.id}: {incident.name} ({incident.status}) "
+            f"{page.incident_url(incident)}"
+        )
     for window in page.maintenances:
         if window.status != "completed":
             click.echo(f"  maintenance {window.id}: {window.name} ({window.status})")

@@ -150,6 +150,14 @@ class Config(StrictModel):
                 raise FieldError(
                     f"unknown service '{fault.service}'", "faults", "rules", i, "service"
                 )
+        for name in self.statuspage.components:
+            if name not in self.services:
+                raise FieldError(
+                    f"unknown service '{name}' (each component is a service under `services`)",
+                    "statuspage",
+                    "components",
+                    name,
+                )
         for i, name in enumerate(self.feedback.support.notifiers):
             if name not in self.paging.notifiers:
                 raise FieldError(

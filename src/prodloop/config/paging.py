@@ -165,6 +165,9 @@ class Paging(StrictModel):
     http_timeout_s: float = Field(
         10.0, gt=0, le=120, description="timeout of one delivery to Slack, PagerDuty or a webhook"
     )
+    retention_days: float = Field(
+        90, gt=0, description="days sent and failed deliveries and their attempts are kept"
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Paging:

@@ -1,6 +1,7 @@
-"""The public status page at /status (no login), its Statuspage-shaped JSON under
-/status/api/v2, the Atom feed, SVG badges, and the token-protected routes that set
-component overrides and schedule maintenance.
+"""The public status page at /status (no login), a page per incident under
+/status/incidents, its Statuspage-shaped JSON under /status/api/v2, the Atom feed, SVG
+badges, and the token-protected routes that set component overrides and schedule
+maintenance.
 
 Public responses come from an in-process cache: the page is rebuilt from the store at
 most every ``statuspage.refresh_s`` seconds (and right after a change made here), each
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,18 +35,25 @@ from prodloop.incidents.statuspage.feed import atom_feed
 from prodloop.incidents.statuspage.manual import (
     clear_override,
     create_maintenance,
+    require_component,
     set_override,
 )
 from prodloop.incidents.statuspage.model import (
     DayUptime,
+    PublicIncident,
     PublicPage,
     build_page,
     component_names,
     daily_uptime,
+    find_incident,
 )
 from prodloop.telemetry.rollups import DAY_S
 
 UPTIME_REFRESH_S = 60.0  # daily bars move slowly; the 90-day query is the build's dearest
+HTML = "text/html; charset=utf-8"
+# Incident ids are BIGINT row ids: anything else is no incident, without asking the store.
+_INCIDENT_ID = re.compile(r"[0-9]{1,18}")
+_IMPACTS = {"none": "None", "minor": "Minor", "major": "Major", "critical": "Critical"}
 
 _templates = Environment(
     loader=PackageLoader("prodloop.web", "templates"),
@@ -100,8 +109,31 @@ class StatusCache:
         previous = self._built.get(include_drills)
         if previous is not None and previous.page == page:
             previous.built_at = time.monotonic()  # unchanged: keep the rendered bodies
+            # ...but not the pages of incidents older than the page lists: those are read
+            # from the store on their own, and may have changed without the page changing.
+            listed = {_incident_document(incident.id) for incident in page.incidents}
+            rendered = list(previous.bodies.items())  # one call: requests add to it meanwhile
+            previous.bodies = {
+                name: body
+                for name, body in rendered
+                if not name.startswith("incidents/") or name in listed
+            }
             return previous
         return _Built(page, time.monotonic())
+
+    async def incident(self, built: _Built, incident_id: int) -> PublicIncident | None:
+        """An incident of the built view: from the page when listed, else from the store."""
+        listed = built.page.incident(str(incident_id))
+        if listed is not None:
+            return listed
+        return await anyio.to_thread.run_sync(
+            lambda: find_incident(
+                self.state.engine,
+                self.state.config,
+                incident_id,
+                include_drills=built.page.is_drill_view,
+            )
+        )
 
     async def page(self, include_drills: bool) -> _Built:
         refresh_s = self.state.config.statuspage.refresh_s
@@ -133,6 +165,19 @@ def _percent(share: float | None) -> str:
     return "no data" if share is None else f"{share * 100:.2f}%"
 
 
+def _lasted(seconds: float) -> str:
+    """A duration as people read it: 45 min, 2 h 5 min, 3 d 4 h."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
 def render_html(page: PublicPage) -> bytes:
     template = _templates.get_template("status.html")
     return template.render(
@@ -145,13 +190,35 @@ def render_html(page: PublicPage) -> bytes:
     ).encode()
 
 
+def render_incident_html(page: PublicPage, incident: PublicIncident) -> bytes:
+    """One incident's page: its impact, affected components, published updates, duration."""
+    affected = [
+        found.name for key in incident.component_ids if (found := page.component(key)) is not None
+    ]
+    template = _templates.get_template("status_incident.html")
+    return template.render(
+        page=page,
+        incident=incident,
+        affected=affected,
+        impacts=_IMPACTS,
+        colours=COLOURS,
+        when=_time,
+        lasted=_lasted,
+        iso=statuspage_json.iso,
+    ).encode()
+
+
+def _incident_document(incident_id: str) -> str:
+    return f"incidents/{incident_id}"
+
+
 def _json(render: Callable[[PublicPage], dict[str, Any]]) -> Callable[[PublicPage], bytes]:
     return lambda page: orjson.dumps(render(page))
 
 
 # name: (render, media type)
 _DOCUMENTS: dict[str, tuple[Callable[[PublicPage], bytes], str]] = {
-    "index.html": (render_html, "text/html; charset=utf-8"),
+    "index.html": (render_html, HTML),
     "history.atom": (atom_feed, "application/atom+xml; charset=utf-8"),
     **{
         f"api/v2/{name}": (_json(render), "application/json")
@@ -180,8 +247,16 @@ def _headers(request: Request, etag: str, is_drill: bool) -> dict[str, str]:
     return headers
 
 
-def _send(request: Request, built: _Built, name: str, body: bytes | None = None) -> Response:
-    media_type = _DOCUMENTS[name][1] if name in _DOCUMENTS else "image/svg+xml"
+def _send(
+    request: Request,
+    built: _Built,
+    name: str,
+    body: bytes | None = None,
+    media_type: str | None = None,
+) -> Response:
+    """A document of the built view, rendered once per build, or `body` as given."""
+    if media_type is None:
+        media_type = _DOCUMENTS[name][1] if name in _DOCUMENTS else "image/svg+xml"
     if body is None:
         rendered = built.bodies.get(name)
         if rendered is None:
@@ -214,6 +289,28 @@ public = APIRouter(tags=["status page"])
 async def status_html(request: Request, drill: Drill = False) -> Response:
     """The status page: components, 90 days of uptime, incidents, maintenance."""
     return _send(request, await _built(request, drill), "index.html")
+
+
+@public.get("/status/incidents/{incident_id}", include_in_schema=False)
+async def status_incident_html(
+    request: Request, incident_id: str, drill: Drill = False
+) -> Response:
+    """One incident's public page; 404 unless it is published and shown in this view."""
+    built = await _built(request, drill)
+    missing = NotFoundError(f"no incident '{incident_id}' on the status page", field="incident_id")
+    if not _INCIDENT_ID.fullmatch(incident_id):
+        raise missing
+    key = int(incident_id)
+    name = _incident_document(str(key))
+    rendered = built.bodies.get(name)
+    if rendered is None:
+        found = await status_cache(request).incident(built, key)
+        if found is None:
+            raise missing
+        body = render_incident_html(built.page, found)
+        rendered = built.bodies[name] = (body, f'"{hashlib.sha1(body).hexdigest()}"')
+    # The body itself, not its name: a rebuild in a worker thread may swap `bodies` meanwhile.
+    return _send(request, built, name, rendered[0], HTML)
 
 
 @public.get("/status/history.atom", summary="Atom feed of incidents")
@@ -282,6 +379,8 @@ def put_component_override(
 ) -> dict[str, Any]:
     """Pin the public state: {"status", "reason", "for": "2h" | "expires_at", "by"}."""
     state = get_state(request)
+    known = list(component_names(state.config))
+    require_component(name, known, "component")  # before the body: name the real mistake
     now = state.clock.now()
     expires_at: float | None = None
     if body.get("for") is not None:
@@ -295,7 +394,7 @@ def put_component_override(
         reason=_text(body, "reason"),
         set_by=_text(body, "by", principal.name),
         now=now,
-        known=list(component_names(state.config)),
+        known=known,
         expires_at=expires_at,
     )
     status_cache(request).invalidate()
@@ -308,7 +407,8 @@ def put_component_override(
 def delete_component_override(
     request: Request, _principal: Reader, name: ComponentName
 ) -> Response:
-    clear_override(get_state(request).engine, name)
+    state = get_state(request)
+    clear_override(state.engine, name, known=list(component_names(state.config)))
     status_cache(request).invalidate()
     return Response(status_code=204)
 
@@ -324,6 +424,9 @@ def post_maintenance(
     components = body.get("components")
     if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
         raise ValidationError("must be a list of component names", field="components")
+    known = list(component_names(state.config))
+    for name in components:
+        require_component(name, known, "components")
     for required in ("starts_at", "ends_at"):
         if required not in body:
             raise ValidationError("is required", field=required)
@@ -336,7 +439,7 @@ def post_maintenance(
         ends_at=_timestamp(body["ends_at"], "ends_at"),
         created_by=_text(body, "by", principal.name),
         now=state.clock.now(),
-        known=list(component_names(state.config)),
+        known=known,
     )
     status_cache(request).invalidate()
     return maintenance.to_dict()

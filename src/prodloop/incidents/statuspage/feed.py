@@ -1,5 +1,6 @@
 """An Atom feed (RFC 4287) of the page's incidents, one entry per incident, updated with
-each published status update, as Statuspage's history.atom is."""
+each published status update and linking to the incident's own page, as Statuspage's
+history.atom is."""
 
 from __future__ import annotations
 
@@ -38,16 +39,13 @@ def atom_feed(page: PublicPage) -> bytes:
     author = ET.SubElement(feed, "author")
     _text(author, "name", page.name)
     for incident in page.incidents:
+        url = page.incident_url(incident)
         entry = ET.SubElement(feed, "entry")
-        _text(entry, "id", f"{page.url}#incident-{incident.id}")
+        _text(entry, "id", url)
         _text(entry, "title", incident.name)
         _text(entry, "published", iso(incident.created_at) or "")
         _text(entry, "updated", iso(incident.updated_at) or "")
-        ET.SubElement(
-            entry,
-            "link",
-            {"rel": "alternate", "type": "text/html", "href": f"{page.url}#incident-{incident.id}"},
-        )
+        ET.SubElement(entry, "link", {"rel": "alternate", "type": "text/html", "href": url})
         _text(entry, "content", _content(incident), type="html")
     xml: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return xml

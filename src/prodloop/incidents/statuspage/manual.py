@@ -57,7 +57,8 @@ class Maintenance:
         }
 
 
-def _known(component: str, known: Sequence[str], field: str) -> None:
+def require_component(component: str, known: Sequence[str], field: str) -> None:
+    """ValidationError naming `component` unless it is one of the page's components."""
     if component not in known:
         choices = ", ".join(known) or "none configured"
         raise ValidationError(
@@ -77,7 +78,7 @@ def set_override(
     expires_at: float | None = None,
 ) -> Override:
     """Pin a component's public state until `expires_at` (or until cleared)."""
-    _known(component, known, "component")
+    require_component(component, known, "component")
     if status not in COMPONENT_STATES:
         raise ValidationError(
             f"'{status}' is not a state (choose from {', '.join(COMPONENT_STATES)})",
@@ -98,13 +99,17 @@ def set_override(
     return override
 
 
-def clear_override(engine: Engine, component: str) -> None:
-    """Return a component to its derived state; NotFoundError when none was set."""
+def clear_override(engine: Engine, component: str, *, known: Sequence[str]) -> None:
+    """Return a component to its derived state; NotFoundError when none was set,
+    ValidationError when it is not a component at all."""
     with engine.begin() as conn:
         result = conn.execute(
             delete(component_overrides).where(component_overrides.c.component == component)
         )
     if not result.rowcount:
+        # Checked only now so that an override left by a component since removed from
+        # the config can still be lifted.
+        require_component(component, known, "component")
         raise NotFoundError(f"component '{component}' has no override", field="component")
 
 
@@ -132,7 +137,7 @@ def create_maintenance(
     if not components:
         raise ValidationError("name at least one component", field="components")
     for component in components:
-        _known(component, known, "components")
+        require_component(component, known, "components")
     if not title.strip():
         raise ValidationError("must not be empty", field="title")
     if ends_at <= starts_at:

@@ -184,6 +184,13 @@ class PublicIncident:
     def is_resolved(self) -> bool:
         return self.status == "resolved"
 
+    @property
+    def duration_s(self) -> float | None:
+        """From start to resolution; None while it is open."""
+        if self.resolved_at is None or not self.is_resolved:
+            return None
+        return max(0.0, self.resolved_at - self.started_at)
+
 
 @dataclass(frozen=True, slots=True)
 class PublicMaintenance:
@@ -219,6 +226,13 @@ class PublicPage:
 
     def component(self, component_id: str) -> PublicComponent | None:
         return next((c for c in self.components if c.id == component_id), None)
+
+    def incident(self, incident_id: str) -> PublicIncident | None:
+        return next((i for i in self.incidents if i.id == incident_id), None)
+
+    def incident_url(self, incident: PublicIncident) -> str:
+        """The incident's own page; in the drill view, the drill view of it."""
+        return f"{self.url}/incidents/{incident.id}" + ("?drill=1" if self.is_drill_view else "")
 
 
 def page_url(config: Config) -> str:
@@ -308,9 +322,14 @@ def _failing_shares(
 
 
 def _incidents(
-    conn: Connection, services: Sequence[str], include_drills: bool, limit: int
+    conn: Connection,
+    services: Sequence[str],
+    include_drills: bool,
+    limit: int,
+    only_id: int | None = None,
 ) -> list[PublicIncident]:
-    """Incidents with at least one published update: every unresolved one, then the newest."""
+    """Incidents with at least one published update: every unresolved one, then the newest
+    (or just incident `only_id`, whatever its age)."""
     t = incidents.c
     published = select(status_updates.c.incident_id).distinct()
     base = select(
@@ -318,10 +337,15 @@ def _incidents(
     ).where(t.service.in_(services), t.id.in_(published))
     if not include_drills:
         base = base.where(t.is_drill.is_(False))
-    rows = list(conn.execute(base.where(t.status != "resolved")))
-    rows += list(
-        conn.execute(base.where(t.status == "resolved").order_by(t.detected_at.desc()).limit(limit))
-    )
+    if only_id is not None:
+        rows = list(conn.execute(base.where(t.id == only_id)))
+    else:
+        rows = list(conn.execute(base.where(t.status != "resolved")))
+        rows += list(
+            conn.execute(
+                base.where(t.status == "resolved").order_by(t.detected_at.desc()).limit(limit)
+            )
+        )
     if not rows:
         return []
     u = status_updates.c
@@ -477,10 +501,7 @@ def build_page(
                 uptime=bars,
             )
         )
-    named = [
-        _named(incident, _IMPACT_NAMES.get(incident.impact, _IMPACT_NAMES["none"]), names)
-        for incident in found_incidents
-    ]
+    named = [_named(incident, names) for incident in found_incidents]
     indicator = _indicator(components, named)
     description = _DESCRIPTIONS[indicator]
     if indicator == "none" and any(c.status == "under_maintenance" for c in components):
@@ -502,9 +523,19 @@ def build_page(
     )
 
 
-def _named(
-    incident: PublicIncident, pattern: str, names: Mapping[str, tuple[str, str]]
-) -> PublicIncident:
+def find_incident(
+    engine: Engine, config: Config, incident_id: int, *, include_drills: bool = False
+) -> PublicIncident | None:
+    """One incident as the public sees it, however old; None when it is not public
+    (unknown, not yet published, not a shown component, or a drill outside the drill view)."""
+    names = component_names(config)
+    with engine.connect() as conn:
+        found = _incidents(conn, list(names), include_drills, 1, only_id=incident_id)
+    return _named(found[0], names) if found else None
+
+
+def _named(incident: PublicIncident, names: Mapping[str, tuple[str, str]]) -> PublicIncident:
+    pattern = _IMPACT_NAMES.get(incident.impact, _IMPACT_NAMES["none"])
     display = ", ".join(names[key][0] for key in incident.component_ids if key in names)
     name = pattern.format(display)
     if incident.is_drill:

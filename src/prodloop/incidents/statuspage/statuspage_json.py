@@ -88,7 +88,7 @@ def incident_json(page: PublicPage, incident: PublicIncident) -> Json:
         "monitoring_at": iso(incident.monitoring_at),
         "resolved_at": iso(incident.resolved_at),
         "impact": incident.impact,
-        "shortlink": f"{page.url}#incident-{incident.id}",
+        "shortlink": page.incident_url(incident),
         "started_at": iso(incident.started_at),
         "page_id": page.id,
         "incident_updates": [_update_json(u, incident.id) for u in incident.updates],
