@@ -148,6 +148,12 @@ def make_processes(runtime: Runtime, *, gateway: bool = True, control: bool = Tr
                 flag_poller = FlagsPoller(runtime.engine, app.flags)
                 flag_poller.prime()
                 processes.background.append(flag_poller.run)
+            if config.faults.enabled:  # never a poller where faults are off (production)
+                from prodloop.gateway.runtime_faults import FaultsPoller
+
+                fault_poller = FaultsPoller(runtime.engine, app.faults)
+                fault_poller.prime()
+                processes.background.append(fault_poller.run)
             gw = config.gateway
             processes.sockets.append(_bind(gw.host, gw.port, "gateway.port"))
             processes.servers.append(uvicorn_server(app, gw.host, gw.port))

@@ -14,15 +14,19 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import yaml
 
-from prodloop.errors import ProdloopError
+from prodloop.durations import parse_duration
+from prodloop.errors import ProdloopError, ValidationError
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
-FIELDS = ("title", "owner", "alerts", "steps", "last_drilled")
+FIELDS = ("title", "owner", "alerts", "steps", "last_drilled", "targets")
+# What a drill measures, in the order it happens; a runbook may set a target for each.
+TARGETS = ("detect", "page", "acknowledge", "mitigate", "first_update")
 REQUIRED = ("title", "owner", "alerts")
 
 _MATCHER = re.compile(
@@ -127,6 +131,7 @@ class Runbook:
     last_drilled: dt.date | None
     body: str
     body_line: int  # line of the file the body starts on
+    targets: Mapping[str, float] = dataclass_field(default_factory=dict)  # seconds, by TARGETS name
 
     def covers(self, labels: Mapping[str, str]) -> bool:
         return any(selector.matches(labels) for selector in self.alerts)
@@ -145,6 +150,7 @@ class Runbook:
             "alerts": [selector.text for selector in self.alerts],
             "steps": [{"title": step.title, "run": step.run} for step in self.steps],
             "last_drilled": None if self.last_drilled is None else self.last_drilled.isoformat(),
+            "targets": dict(self.targets),
         }
 
 
@@ -280,6 +286,31 @@ def _date(value: Any, path: str, line: int) -> dt.date | None:
     )
 
 
+def _targets(value: Any, node: yaml.Node | None, path: str, offset: int) -> dict[str, float]:
+    """`targets: {detect: 5m, …}` as seconds; a bad name or duration names its line."""
+    if value is None or node is None:
+        return {}
+    line = node.start_mark.line + offset
+    if not isinstance(value, dict) or not isinstance(node, yaml.MappingNode):
+        names = ", ".join(TARGETS)
+        raise RunbookError(
+            f"'targets' must be a mapping of durations ({names})", path=path, line=line
+        )
+    found: dict[str, float] = {}
+    for key, item in _key_lines(node).items():
+        item_line = item.start_mark.line + offset
+        if key not in TARGETS:
+            names = ", ".join(TARGETS)
+            raise RunbookError(f"unknown target '{key}' (use {names})", path=path, line=item_line)
+        raw = value[key]
+        try:
+            found[key] = parse_duration(raw if isinstance(raw, str) else "", field=key)
+        except ValidationError:
+            message = f"target '{key}' must be a duration like 5m or 90s, not {raw!r}"
+            raise RunbookError(message, path=path, line=item_line) from None
+    return found
+
+
 def parse_runbook(text: str, path: str = "runbook.md") -> Runbook:
     """A runbook from its file's text; a broken front matter raises RunbookError with its line."""
     front, body_line = split_front_matter(text, path)
@@ -333,6 +364,7 @@ def parse_runbook(text: str, path: str = "runbook.md") -> Runbook:
         last_drilled=_date(data.get("last_drilled"), path, line_of("last_drilled")),
         body="\n".join(text.splitlines()[body_line - 1 :]),
         body_line=body_line,
+        targets=_targets(data.get("targets"), nodes.get("targets"), path, offset),
     )
 
 

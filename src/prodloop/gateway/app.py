@@ -77,7 +77,7 @@ class GatewayApp:
         self._rnd = rnd or random.Random()
         self._routes = RouteLabels()
         self._guardrails = Guardrails(config.guardrails, config.services)
-        self._faults = FaultInjector(config.faults, self._rnd)
+        self.faults = FaultInjector(config.faults, self._rnd)
         self._key_limiter = TokenBucketLimiter.from_config(gateway.per_key_limit)
         self._user_limiter = TokenBucketLimiter.from_config(gateway.per_user_limit)
         self._prices = PriceTable(config.pricing)
@@ -216,15 +216,15 @@ class GatewayApp:
         if payload is not None and self._guardrails.applies_to(target.name):
             self._check_guardrails(ex, target, payload)
 
-        if self._faults:
-            plan = self._faults.plan_for(target.name, version.name)
+        if self.faults:
+            plan = self.faults.plan_for(target.name, version.name)
             if plan is not None:
                 if plan.latency_s > 0:
                     started = perf_counter()
                     await asyncio.sleep(plan.latency_s)
                     ex.upstream_wait_s += perf_counter() - started
                 ex.token_multiplier = plan.token_multiplier
-                injected = self._faults.injected_error(plan, target.name, version.name)
+                injected = self.faults.injected_error(plan, target.name, version.name)
                 if injected is not None:
                     raise injected
 

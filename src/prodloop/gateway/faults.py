@@ -1,11 +1,15 @@
 """Fault injection for drills: added latency, injected errors and inflated tokens.
 
 Off unless `faults.enabled`; a rule naming a version wins over one for the whole service.
+Rules come from the config and, at run time, from the store's `fault_rules` table
+(`prodloop.gateway.runtime_faults`): a runtime rule wins over the config's for the same
+target, and a gateway with faults disabled never takes any.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prodloop.config import FaultRule, Faults
@@ -33,11 +37,27 @@ class FaultInjector:
 
     def __init__(self, faults: Faults, rnd: random.Random | None = None) -> None:
         self._rnd = rnd or random.Random()
-        self._plans: dict[tuple[str, str | None], FaultPlan] = {}
-        if faults.enabled:
-            for rule in faults.rules:
+        self.is_enabled = faults.enabled
+        self._config_rules = tuple(faults.rules)
+        self.runtime_rules: tuple[FaultRule, ...] = ()
+        self._plans = self._compile(())
+
+    def _compile(self, runtime: Sequence[FaultRule]) -> dict[tuple[str, str | None], FaultPlan]:
+        plans: dict[tuple[str, str | None], FaultPlan] = {}
+        if self.is_enabled:
+            for rule in (*runtime, *self._config_rules):
                 # The first rule for a target counts, as a reader of the config expects.
-                self._plans.setdefault((rule.service, rule.version), FaultPlan.from_rule(rule))
+                plans.setdefault((rule.service, rule.version), FaultPlan.from_rule(rule))
+        return plans
+
+    def set_runtime_rules(self, rules: Sequence[FaultRule]) -> bool:
+        """Take the store's rules (ignored when faults are disabled); True when they changed."""
+        if not self.is_enabled or tuple(rules) == self.runtime_rules:
+            return False
+        # One assignment, so a request sees the old plans or the new ones, never a mix.
+        self._plans = self._compile(rules)
+        self.runtime_rules = tuple(rules)
+        return True
 
     def __bool__(self) -> bool:
         return bool(self._plans)

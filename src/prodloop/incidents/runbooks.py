@@ -13,6 +13,9 @@ A runbook starts with a front matter block::
       - title: See what fires
         run: prodloop alerts
     last_drilled: 2026-11-20     # or null
+    targets:                     # what a drill is measured against (defaults: the guide's)
+      detect: 5m
+      first_update: 15m
     ---
 
 The front matter parsing and `runbook_for` live in `prodloop.alerting.runbook_links`, so
@@ -34,6 +37,7 @@ from prodloop.alerting.rules import alert_rules
 from prodloop.alerting.runbook_links import (
     FIELDS,
     REQUIRED,
+    TARGETS,
     Command,
     Matcher,
     MatchOp,
@@ -56,6 +60,7 @@ __all__ = [
     "FIELDS",
     "PLACEHOLDER_SERVICE",
     "REQUIRED",
+    "TARGETS",
     "Command",
     "MatchOp",
     "Matcher",
