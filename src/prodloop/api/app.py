@@ -33,6 +33,7 @@ from prodloop.telemetry.pipeline import Pipeline
 from prodloop.telemetry.pricing import PriceTable
 from prodloop.web import status as status_page
 from prodloop.web import widget
+from prodloop.web.dashboard.router import install_dashboard
 
 
 def create_control_app(
@@ -74,6 +75,7 @@ def create_control_app(
     app.include_router(feedback.router)
     app.include_router(analytics.router)
     app.include_router(faults.router)
+    install_dashboard(app)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["ops"])
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     return app

@@ -1,17 +1,27 @@
-"""Bearer tokens: API tokens read and write; ingest keys only write."""
+"""Bearer tokens: API tokens read and write; ingest keys only write.
+
+Besides the config's tokens (full rights), a dashboard user's own API token (`plt_…`) is
+accepted with that user's role: a viewer reads, an operator also acts (ack, silence,
+roll back, rollout actions, incident steps, feedback triage, a status page component's
+state), an admin does everything else too (deploys, weights, flags, faults, maintenance).
+"""
 
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from prodloop.api.errors import ForbiddenError
 from prodloop.config import ControlConfig
 from prodloop.errors import AuthError
+from prodloop.web.dashboard.tokens import TOKEN_PREFIX, token_user
+from prodloop.web.dashboard.users import role_allows
 
 INGEST_KEY_HEADER = "x-prodloop-key"
 
@@ -26,8 +36,9 @@ _ingest_header = APIKeyHeader(
 class Principal:
     """Who is calling: the config entry of their token, and whether they may read."""
 
-    name: str  # e.g. "control.ingest_keys[0]"; never the secret itself
+    name: str  # e.g. "control.ingest_keys[0]" or a user's name; never the secret itself
     can_read: bool
+    role: str = "admin"  # config tokens have every right; a user's token has the user's
 
 
 class Keys:
@@ -102,12 +113,50 @@ def _keys(request: Request) -> Keys:
     return keys
 
 
+# Writes a user's token may make with the operator role; every other write needs admin.
+_OPERATOR_WRITES = re.compile(
+    r"/api/v1/(alerts/[^/]+/ack|silences(/[^/]+)?|incidents/[^/]+/[a-z_-]+"
+    r"|rollouts/[^/]+/[a-z_-]+|services/[^/]+/rollback|feedback(/.*)?"
+    r"|status/components/[^/]+)"
+)
+# POSTs that only read (OpenFeature evaluation).
+_READING_POSTS = re.compile(r"/ofrep/v1/evaluate/flags(/[^/]+)?")
+
+
+def role_needed(method: str, path: str) -> str:
+    """The least role a user's token needs for a request to /api/v1 (or OFREP)."""
+    if method in ("GET", "HEAD", "OPTIONS") or _READING_POSTS.fullmatch(path):
+        return "viewer"
+    if _OPERATOR_WRITES.fullmatch(path):
+        return "operator"
+    return "admin"
+
+
+async def _user_principal(request: Request, token: str) -> Principal | None:
+    control = request.app.state.control
+    user = await anyio.to_thread.run_sync(
+        lambda: token_user(control.engine, token, now=control.clock.now())
+    )
+    if user is None:
+        return None
+    needed = role_needed(request.method, request.url.path)
+    if not role_allows(user.role, needed):
+        raise ForbiddenError(f"the {user.role} role cannot do this; it needs {needed}")
+    return Principal(user.name, True, user.role)
+
+
 async def require_reader(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Dependency of every /api/v1 read route."""
-    return authenticate_reader(_keys(request), bearer_token(request))
+    """Dependency of every /api/v1 route: a config API token, or a user's token and role."""
+    token = bearer_token(request)
+    keys = _keys(request)
+    if token is not None and token.startswith(TOKEN_PREFIX) and keys.identify(token) is None:
+        principal = await _user_principal(request, token)
+        if principal is not None:
+            return principal
+    return authenticate_reader(keys, token)
 
 
 async def require_writer(

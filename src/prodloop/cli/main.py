@@ -25,6 +25,7 @@ from prodloop.cli.slo import slo
 from prodloop.cli.stats import stats
 from prodloop.cli.statuspage import statuspage
 from prodloop.cli.up import up
+from prodloop.cli.users import tokens, users
 from prodloop.errors import ProdloopError
 
 
@@ -47,6 +48,8 @@ cli.add_command(statuspage)
 cli.add_command(drill)
 cli.add_command(feedback)
 cli.add_command(analytics)
+cli.add_command(users)
+cli.add_command(tokens)
 
 
 def main() -> None:

@@ -564,3 +564,48 @@ fault_rules = Table(
     Column("created_at", Float, nullable=False),
     Column("created_by", String(128), nullable=False),
 )
+
+# --- dashboard users -------------------------------------------------------------------
+
+# People who log in to the dashboard or call /api/v1 with a token of their own. Passwords
+# are argon2 hashes; the role is viewer | operator | admin.
+users = Table(
+    "users",
+    metadata,
+    _id_column(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# A logged-in browser. Only the SHA-256 of the cookie's session id is kept, so a copy of
+# the store cannot be replayed as a session.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
+)
+
+# A user's API tokens for /api/v1, with the user's role. Shown once at creation; only the
+# SHA-256 is kept, with a short prefix so that a person can tell their tokens apart.
+user_tokens = Table(
+    "user_tokens",
+    metadata,
+    _id_column(),
+    Column("user_id", BigInteger, nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "user_id"),
+)
