@@ -9,7 +9,20 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from prodloop.errors import ProdloopError
-from prodloop.web.dashboard import account, admin_users, login, overview, service
+from prodloop.web.dashboard import (
+    account,
+    admin_users,
+    alerts_page,
+    analytics_page,
+    docs_page,
+    feedback_page,
+    flags_page,
+    incidents_page,
+    login,
+    overview,
+    releases_page,
+    service,
+)
 from prodloop.web.dashboard.auth import (
     LoginRequired,
     RoleRequired,
@@ -20,7 +33,20 @@ from prodloop.web.dashboard.csrf import CsrfError
 from prodloop.web.dashboard.templating import STATIC_PREFIX, render
 
 # Every page module has a `router`; a new page is a module added here.
-PAGE_MODULES = (login, overview, service, account, admin_users)
+PAGE_MODULES = (
+    login,
+    overview,
+    service,
+    releases_page,
+    flags_page,
+    alerts_page,
+    incidents_page,
+    feedback_page,
+    analytics_page,
+    docs_page,
+    account,
+    admin_users,
+)
 DATA_PREFIX = "/dashboard/data/"
 
 
