@@ -7,6 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from common import BENCH, ROOT, read_json
+from report_feedback import (
+    FEEDBACK_RESULTS,
+    clustering_section,
+    dashboard_section,
+    funnel_section,
+    public_ingest_section,
+)
 from report_format import Report, fmt, fmt_spread, median, ratio, rounds, verdict
 from report_incidents import INCIDENT_RESULTS, drills_section, statuspage_section
 from report_loop import detection_section, tick_section
@@ -480,6 +487,10 @@ def main() -> None:
         lambda rep: flags_section(rep, read_json("flags.json"), machine),
         lambda rep: statuspage_section(rep, read_json("statuspage.json"), machine),
         lambda rep: drills_section(rep, read_json("drills.json"), machine),
+        lambda rep: public_ingest_section(rep, read_json("public_ingest.json"), machine),
+        lambda rep: funnel_section(rep, read_json("funnel.json"), machine),
+        lambda rep: clustering_section(rep, read_json("clustering.json"), machine),
+        lambda rep: dashboard_section(rep, read_json("dashboard.json"), machine),
         lambda rep: profile_section(rep, read_json("profile.json")),
     ]
     for section in sections:
@@ -497,7 +508,7 @@ def main() -> None:
         "",
     )
     machine_section(r, machine)
-    later = separate_runs(machine, RELEASE_RESULTS + INCIDENT_RESULTS)
+    later = separate_runs(machine, RELEASE_RESULTS + INCIDENT_RESULTS + FEEDBACK_RESULTS)
     if later:
         r.add(
             "**Measured in a separate, later run** (each script alone, full parameters, same"

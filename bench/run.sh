@@ -24,7 +24,7 @@ done
 
 mkdir -p bench/.work
 # Only this run's own results: a figure left from an older run must not be reported.
-rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage,drills}.json
+rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage,drills,public_ingest,funnel,clustering,dashboard}.json
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/machine.py start
 
@@ -40,6 +40,10 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   judge_args=(--canaries 24)
   flags_args=(--calls 10000 --repeats 3)
   statuspage_args=(--duration 2)
+  public_ingest_args=(--rounds 1 --duration 2)
+  funnel_args=(--users 5000 --events 100000 --repeats 2)
+  clustering_args=(--comments 1000 --rounds 1)
+  dashboard_args=(--runs 3)
   export BENCH_ZD_SECONDS=${BENCH_ZD_SECONDS:-12} # the change comes 10 s in
 else
   gateways_args=()
@@ -52,6 +56,10 @@ else
   judge_args=()
   flags_args=()
   statuspage_args=()
+  public_ingest_args=()
+  funnel_args=()
+  clustering_args=()
+  dashboard_args=()
 fi
 
 failed=()
@@ -76,6 +84,11 @@ run zero_downtime bench/bench_zero_downtime.py
 run flags bench/bench_flags.py ${flags_args[@]+"${flags_args[@]}"}
 run statuspage bench/bench_statuspage.py ${statuspage_args[@]+"${statuspage_args[@]}"}
 run drills bench/bench_drills.py
+run public_ingest bench/bench_public_ingest.py ${public_ingest_args[@]+"${public_ingest_args[@]}"}
+run funnel bench/bench_funnel.py ${funnel_args[@]+"${funnel_args[@]}"}
+# Sentence embeddings only when the prodloop[embeddings] extra is in .venv; TF-IDF always.
+run clustering bench/bench_clustering.py ${clustering_args[@]+"${clustering_args[@]}"}
+run dashboard bench/bench_dashboard.py ${dashboard_args[@]+"${dashboard_args[@]}"}
 
 BENCH_FAILED="${failed[*]-}" "$PY" bench/machine.py end
 "$PY" bench/report.py
