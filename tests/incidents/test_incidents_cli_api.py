@@ -126,8 +126,11 @@ def test_api_lists_shows_updates_acks_and_mitigates(tmp_path: Path) -> None:
             assert http.get("/api/v1/incidents", params={"status": "nope"}).status_code == 422
 
             clock.advance(60)
+            assert "v2 is bad" not in http.get("/status/api/v2/incidents.json").text
             response = _update(http, iid, "identified", "v2 is bad")
             assert response.status_code == 201
+            # Public at once: the post drops the page's cache, whatever its refresh period.
+            assert "v2 is bad" in http.get("/status/api/v2/incidents.json").text
             assert response.json()["incident"]["first_update_at"] == clock.now()
             response = http.post(f"/api/v1/incidents/{iid}/ack", json={"by": "alice"})
             assert response.status_code == 200 and response.json()["acknowledged_at"] == clock.now()

@@ -19,6 +19,7 @@ from prodloop.incidents.comms import list_updates, post_status_update
 from prodloop.incidents.lifecycle import acknowledge_incident, get_incident, list_incidents
 from prodloop.incidents.mitigation import mitigate_by_rollback
 from prodloop.incidents.timeline import read_timeline
+from prodloop.web.status import status_cache
 
 router = APIRouter(tags=["incidents"])
 
@@ -93,6 +94,7 @@ def post_update(
     posted = post_status_update(
         control.engine, incident_id, body.status, body.message, body.by, control.clock.now()
     )
+    status_cache(request).invalidate()  # public at once, not at the page's next rebuild
     return {"update": posted.to_dict(), "incident": _detail(request, incident_id)}
 
 
