@@ -13,6 +13,7 @@ from prodloop.config import Config
 from prodloop.feedback.tick import run_feedback
 from prodloop.incidents.tick import IncidentReport, run_incidents
 from prodloop.releases.rollouts import RolloutEvent, advance_rollouts
+from prodloop.reviews.tick import run_launch_watch, run_scheduled_reviews
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.rollups import prune
 
@@ -26,6 +27,7 @@ class TickReport:
     rollouts: list[RolloutEvent] = field(default_factory=list)
     incidents: IncidentReport = field(default_factory=IncidentReport)
     support_notices: int = 0
+    reviews: list[str] = field(default_factory=list)
 
 
 def tick(
@@ -43,6 +45,10 @@ def tick(
     incident_report = run_incidents(engine, config, now)
     # Before paging, so a support notice queued here is delivered in the same tick.
     support_notices = run_feedback(engine, config, now)
+    # After the alerts and incidents of this tick, which a GA watch or a review reads.
+    review_steps = run_launch_watch(engine, config, now) + run_scheduled_reviews(
+        engine, config, now
+    )
     paging = run_paging(engine, config, now, metrics=metrics)
     return TickReport(
         now=now,
@@ -52,4 +58,5 @@ def tick(
         rollouts=rollout_events,
         incidents=incident_report,
         support_notices=support_notices,
+        reviews=review_steps,
     )

@@ -10,16 +10,20 @@ from prodloop import __version__
 from prodloop.cli.alerts import alerts
 from prodloop.cli.analytics import analytics
 from prodloop.cli.artifact import artifact
+from prodloop.cli.backlog import backlog
 from prodloop.cli.db import db
 from prodloop.cli.demo import demo, demo_upstream
 from prodloop.cli.drill import drill
+from prodloop.cli.experiment import experiment
 from prodloop.cli.export import export, slo_export
 from prodloop.cli.feedback import feedback
 from prodloop.cli.flags import flags
 from prodloop.cli.incidents import incident, postmortem, status
 from prodloop.cli.init import init
+from prodloop.cli.launch import launch
 from prodloop.cli.oncall import oncall
 from prodloop.cli.releases import deploy, rollback, rollout, weights_command
+from prodloop.cli.review import review
 from prodloop.cli.runbooks import runbook
 from prodloop.cli.slo import slo
 from prodloop.cli.stats import stats
@@ -50,6 +54,8 @@ cli.add_command(feedback)
 cli.add_command(analytics)
 cli.add_command(users)
 cli.add_command(tokens)
+for command in (review, backlog, experiment, launch):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 from prodloop.config.base import ENV_PREFIX, FieldError, Secret, SecretRef, StrictModel, duration_s
 from prodloop.config.feedback import AnalyticsSettings, FeedbackSettings
 from prodloop.config.incidents import Incidents
+from prodloop.config.launch import Experiments, Grooming, Launch, Reviews
 from prodloop.config.paging import (
     EscalationLevel,
     EscalationPolicy,
@@ -133,6 +134,14 @@ class Config(StrictModel):
     analytics: AnalyticsSettings = Field(
         default_factory=AnalyticsSettings, description="product analytics events"
     )
+    reviews: Reviews = Field(default_factory=Reviews, description="weekly and daily reviews")
+    grooming: Grooming = Field(default_factory=Grooming, description="backlog grooming")
+    experiments: Experiments = Field(
+        default_factory=Experiments, description="A/B tests on feature flags"
+    )
+    launch: Launch = Field(
+        default_factory=Launch, description="the launch checklist, GA and the exit criteria"
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
@@ -158,6 +167,13 @@ class Config(StrictModel):
                     "components",
                     name,
                 )
+        for i, name in enumerate(self.reviews.notifiers):
+            if name not in self.paging.notifiers:
+                raise FieldError(f"unknown notifier '{name}'", "reviews", "notifiers", i)
+        for field_name in ("service", "staging_service"):
+            name = getattr(self.launch, field_name)
+            if name is not None and name not in self.services:
+                raise FieldError(f"unknown service '{name}'", "launch", field_name)
         for i, name in enumerate(self.feedback.support.notifiers):
             if name not in self.paging.notifiers:
                 raise FieldError(

@@ -72,7 +72,13 @@ class Clustering(StrictModel):
         "TF-IDF otherwise",
     )
     threshold: float = Field(
-        0.5, gt=0, lt=1, description="cosine similarity above which two comments group"
+        0.5,
+        gt=0,
+        lt=1,
+        description="cosine similarity above which two comments group (sentence embeddings)",
+    )
+    tfidf_threshold: float = Field(
+        0.3, gt=0, lt=1, description="the same for TF-IDF vectors, which score paraphrases lower"
     )
 
 

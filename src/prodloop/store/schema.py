@@ -609,3 +609,61 @@ user_tokens = Table(
     Column("revoked_at", Float, nullable=True),
     Index(None, "user_id"),
 )
+
+# --- closing the loop ------------------------------------------------------------------
+
+# An A/B test on a feature flag's variants, judged on one metric.
+experiments = Table(
+    "experiments",
+    metadata,
+    _id_column(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("flag_key", String(128), nullable=False),
+    Column("metric", String(256), nullable=False),  # thumbs_up_rate | conversion:EVENT | …
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("concluded_at", Float, nullable=True),
+    Column("verdict", String(32), nullable=True),  # ship | dont_ship | keep_running
+    Column("result", Text, nullable=True),  # JSON of the concluding analysis
+)
+
+# Who signed off on the launch checklist, in which role, and when.
+launch_signoffs = Table(
+    "launch_signoffs",
+    metadata,
+    _id_column(),
+    Column("by", String(128), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("at", Float, nullable=False),
+    Index(None, "role", "at"),
+)
+
+# The launch's own timeline: ga_declared, watch_started, watch_passed / watch_failed,
+# post_written. The state of the launch is its latest events.
+launch_events = Table(
+    "launch_events",
+    metadata,
+    _id_column(),
+    Column("kind", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("by", String(128), nullable=True),
+    Column("data", Text, nullable=True),  # JSON
+    Index(None, "kind", "at"),
+)
+
+# Reviews written (weekly, daily, quarterly), so the schedule writes each period once and
+# the dashboard lists them.
+reviews = Table(
+    "reviews",
+    metadata,
+    _id_column(),
+    Column("kind", String(16), nullable=False),  # weekly | daily | quarterly
+    Column("period", String(32), nullable=False),  # 2026-W48 | 2026-11-27 | 2026-Q4
+    Column("written_at", Float, nullable=False),
+    Column("path_md", String(1024), nullable=True),
+    Column("path_html", String(1024), nullable=True),
+    Column("summary", Text, nullable=True),  # JSON: the called-out regressions and headline
+    Index(None, "kind", "period"),
+)

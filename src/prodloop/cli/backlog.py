@@ -1,0 +1,10 @@
+"""`prodloop backlog`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("backlog")
+def backlog() -> None:
+    """backlog commands."""

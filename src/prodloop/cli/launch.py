@@ -1,0 +1,10 @@
+"""`prodloop launch`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("launch")
+def launch() -> None:
+    """launch commands."""
