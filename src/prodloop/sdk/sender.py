@@ -38,11 +38,12 @@ class SenderSettings:
     timeout_s: float = 5.0
     max_retries: int = 3
     backoff_s: float = 0.25
+    path: str = EVENTS_PATH  # where the batches go: request events, or analytics events
 
     @property
     def events_url(self) -> str:
         base = self.endpoint.rstrip("/")
-        return base if base.endswith(EVENTS_PATH) else base + EVENTS_PATH
+        return base if base.endswith(self.path) else base + self.path
 
 
 class Sender:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
@@ -35,6 +36,7 @@ from prodloop.sdk.sender import Sender, SenderSettings
 log = logging.getLogger("prodloop.sdk")
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8765"
+ANALYTICS_PATH = "/ingest/events"
 F = TypeVar("F", bound=Callable[..., Any])
 
 _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
@@ -52,12 +54,33 @@ class Client:
         self.version = version
         self.default_route = default_route
         self.sender = Sender(settings)
+        self._analytics: Sender | None = None
+        self._analytics_lock = threading.Lock()
+
+    @property
+    def analytics(self) -> Sender:
+        """The sender of product analytics events (`capture`), started on first use."""
+        with self._analytics_lock:
+            if self._analytics is None:
+                settings = dataclasses.replace(self.sender.settings, path=ANALYTICS_PATH)
+                self._analytics = Sender(settings)
+            return self._analytics
 
     def record(self, event: dict[str, Any]) -> bool:
         return self.sender.enqueue(event)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        return self.sender.flush(timeout_s)
+        is_empty = self.sender.flush(timeout_s)
+        if self._analytics is not None:
+            is_empty = self._analytics.flush(timeout_s) and is_empty
+        return is_empty
+
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Flush both senders, then stop them."""
+        is_empty = self.sender.close(timeout_s)
+        if self._analytics is not None:
+            is_empty = self._analytics.close(timeout_s) and is_empty
+        return is_empty
 
     def stats(self) -> dict[str, int]:
         """Events sent, dropped (buffer full, refused, or unreachable) and still queued."""
@@ -103,7 +126,7 @@ def configure(
     with _client_lock:
         previous, _client = _client, client
     if previous is not None:
-        previous.sender.close(timeout_s=timeout_s)
+        previous.close(timeout_s=timeout_s)
     return client
 
 
@@ -126,7 +149,7 @@ def shutdown(timeout_s: float = 5.0) -> bool:
     global _client
     with _client_lock:
         client, _client = _client, None
-    return client.sender.close(timeout_s) if client is not None else True
+    return client.close(timeout_s) if client is not None else True
 
 
 def current_call() -> Call | None:
