@@ -93,3 +93,14 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
                 return
         time.sleep(0.02)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.fixture(autouse=True)
+def _scheduled_reviews_only_when_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop writes the weekly review under reviews.output_dir, relative to the working
+    directory: a test ticking the loop over last week's data would write into the checkout.
+    Only tests marked `scheduled_reviews` run the schedule (into their own folders)."""
+    if request.node.get_closest_marker("scheduled_reviews") is None:
+        monkeypatch.setattr("prodloop.loop.run_scheduled_reviews", lambda *_a, **_k: [])

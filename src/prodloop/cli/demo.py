@@ -2,51 +2,72 @@
 
 from __future__ import annotations
 
-import click
+import logging
+import time
+from pathlib import Path
 
-from prodloop.config import StoreConfig
+import click
 
 
 @click.command()
 @click.option(
     "--store",
     "store_url",
-    envvar="PRODLOOP_DATABASE_URL",
-    default=StoreConfig().url,
-    show_default=True,
-    help="store to record the demo in",
+    default=None,
+    help="an empty store to tell the story in (default: the demo folder's own SQLite file)",
 )
 @click.option(
-    "--requests",
-    default=300,
+    "--folder",
+    default=".prodloop/demo",
     show_default=True,
-    type=click.IntRange(1, 100_000),
-    help="requests per service",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where the demo writes its config, store, runbooks, reviews and posts",
 )
-@click.option(
-    "--concurrency",
-    default=12,
-    show_default=True,
-    type=click.IntRange(1, 512),
-    help="requests in flight at once",
-)
-def demo(store_url: str, requests: int, concurrency: int) -> None:
-    """Run a fake LLM upstream, the gateway and a burst of traffic; print what was measured."""
+@click.option("--quick", is_flag=True, help="the same story with fewer requests")
+def demo(store_url: str | None, folder: Path, quick: bool) -> None:
+    """Rehearse the whole launch in compressed time and show where everything is."""
     from prodloop.cli.tables import sli_table
-    from prodloop.demo.run import run_demo
-    from prodloop.demo.traffic import TrafficPlan
+    from prodloop.demo.launch import ADMIN, run_launch_demo
+    from prodloop.demo.story import FULL, QUICK
 
-    plan = TrafficPlan(requests=requests, concurrency=concurrency)
-    report = run_demo(store_url, plan, click.echo)
+    # The console notifier's lines (pages, acks) would interleave with the narration,
+    # which says who was paged; `prodloop up` prints them as usual.
+    logging.getLogger("prodloop.alerts").addHandler(logging.NullHandler())
+    started = time.perf_counter()
+    result = run_launch_demo(folder, click.echo, store_url=store_url, size=QUICK if quick else FULL)
+    wall_s = time.perf_counter() - started
+    paths, found = result.paths, result.results
     click.echo("")
-    for service, result in report.traffic.items():
-        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
-        click.echo(f"{service}: client saw {statuses}; transport failures {result.failures}")
-    click.echo(f"events written {report.written}, dropped {report.dropped}")
+    click.echo("what the gateway measured over the ten days, by service and version:")
+    click.echo(sli_table(result.slis))
     click.echo("")
-    click.echo(sli_table(report.slis))
-    click.echo("")
-    click.echo("run `prodloop stats --since 1h` to see it again; `prodloop up` to run for real")
+    click.echo(
+        f"{result.requests} requests through the gateway, {result.events} analytics events "
+        f"and {result.feedback} feedback submissions through the public ingest, "
+        f"in {wall_s:.0f} s of wall time"
+    )
+    click.echo("\nwhere everything is:")
+    artifacts = [
+        ("config", str(paths.config)),
+        ("store", result.store_url),
+        ("post-mortem", found.postmortem),
+        ("weekly review", found.weekly_review),
+        ("weekly review (HTML)", found.weekly_review_html),
+        ("launch post", found.launch_post),
+        *(("drill report", path) for path in found.drill_reports),
+        ("runbooks (drilled)", str(paths.runbooks)),
+    ]
+    for label, where in artifacts:
+        click.echo(f"  {label + ':':<22}{where or '(not written)'}")
+    click.echo("\nexplore it all in the dashboard:")
+    click.echo(f"  prodloop up --config {paths.config}")
+    click.echo(
+        f"  then open http://127.0.0.1:8765/ and log in as {ADMIN} with password "
+        f"{result.admin_password} (a throwaway, for this demo store only)"
+    )
+    click.echo(f"or ask the CLI, e.g. `prodloop launch check --config {paths.config}`")
+    if not found.checklist_ok:
+        raise click.ClickException("the launch checklist did not pass at the end of the demo")
 
 
 @click.command("demo-upstream")

@@ -24,6 +24,7 @@ from prodloop.cli.launch import launch
 from prodloop.cli.oncall import oncall
 from prodloop.cli.releases import deploy, rollback, rollout, weights_command
 from prodloop.cli.review import review
+from prodloop.cli.review_quarterly import quarterly
 from prodloop.cli.runbooks import runbook
 from prodloop.cli.slo import slo
 from prodloop.cli.stats import stats
@@ -54,6 +55,7 @@ cli.add_command(feedback)
 cli.add_command(analytics)
 cli.add_command(users)
 cli.add_command(tokens)
+review.add_command(quarterly)
 for command in (review, backlog, experiment, launch):
     cli.add_command(command)
 

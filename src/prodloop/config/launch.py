@@ -48,6 +48,9 @@ class Grooming(StrictModel):
         "ops/roadmap.yaml", description="roadmap items (YAML) ranked beside feedback and actions"
     )
     top: int = Field(10, ge=1, description="items written into the review")
+    default_effort: float = Field(
+        1.0, gt=0, description="person-weeks assumed for feedback and post-mortem items"
+    )
 
 
 class Experiments(StrictModel):
@@ -93,7 +96,11 @@ class Launch(StrictModel):
         default_factory=lambda: ["engineering", "product", "operations"],
         description="roles that must sign off on the launch checklist",
     )
-    slo_green_hours: float = Field(24, gt=0, description="hours all SLOs must be green after GA")
+    slo_green_hours: float = Field(
+        24,
+        gt=0,
+        description="hours all SLOs must be green: the last ones before GA, the first after",
+    )
     min_feedback: int = Field(10, ge=1, description="feedback submissions captured")
     max_lead_time: Duration = Field("30m", description="merge → production, at most")
     watch: Duration = Field("2h", description="how long declare-ga watches before the post")
