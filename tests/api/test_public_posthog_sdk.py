@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,38 @@ def test_posthog_sdk_with_a_wrong_key_is_refused(plane: ControlPlane) -> None:
     finally:
         client.shutdown()
     assert rows(plane.engine, analytics_events) == []
+
+
+def test_events_sent_by_the_posthog_sdk_make_the_funnel_they_should(plane: ControlPlane) -> None:
+    # Six users whose paths through signup → first_question → thumbs_up are known: three
+    # reach the end, one of them outside the 1-day window; two stop after the question;
+    # one never signs up, so it is not in the funnel at all.
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    paths = {
+        "ann": [("signup", 0), ("first_question", 60), ("thumbs_up", 600)],
+        "bob": [("signup", 0), ("first_question", 120), ("thumbs_up", 3600)],
+        "cat": [("signup", 0), ("first_question", 30), ("thumbs_up", 2 * 86_400)],
+        "dan": [("signup", 0), ("first_question", 90)],
+        "eve": [("signup", 0), ("$pageview", 10), ("first_question", 20)],
+        "fay": [("first_question", 0), ("thumbs_up", 60)],
+    }
+    client = Posthog(INGEST_KEY, host=plane.url, sync_mode=True, max_retries=0)
+    try:
+        for user, steps in paths.items():
+            for event, after_s in steps:
+                client.capture(
+                    event, distinct_id=user, timestamp=start + dt.timedelta(seconds=after_s)
+                )
+    finally:
+        client.shutdown()
+    with plane.client() as http:
+        response = http.get(
+            "/api/v1/analytics/funnel",
+            params={"steps": "signup,first_question,thumbs_up", "window": "1d", "since": "7d"},
+        )
+    assert response.status_code == 200, response.text
+    steps = response.json()["steps"]
+    assert [s["count"] for s in steps] == [5, 5, 2]
+    assert [s["drop_off"] for s in steps] == [0, 0, 3]
+    # PostHog shifts timestamps by the clock skew it measures per request: within a second.
+    assert steps[1]["median_s_from_previous"] == pytest.approx(60, abs=1)
