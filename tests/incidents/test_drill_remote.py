@@ -132,6 +132,7 @@ def test_an_outage_drill_against_staging(
         assert http.get("/api/v1/faults").json()["rules"] == []  # the drill removed it
         (incident,) = http.get("/api/v1/incidents").json()["incidents"]
     assert incident["status"] == "resolved" and incident["acknowledged_at"] is not None
+    assert incident["is_drill"] is True  # never on the staging status page
     # What the gateway answered while the fault was on was what the alert saw.
     assert "ErrorRateAboveThreshold fired on chat" in text
     (rollback,) = [

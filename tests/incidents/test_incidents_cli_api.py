@@ -145,3 +145,10 @@ def test_api_lists_shows_updates_acks_and_mitigates(tmp_path: Path) -> None:
             assert response.json()["error"]["field"] == "status"
             kinds = [e["kind"] for e in http.get(f"/api/v1/incidents/{iid}").json()["timeline"]]
             assert set(TIMELINE_KINDS) <= set(kinds)
+
+            # A drill's incident, once marked, leaves the public page at once.
+            assert "v2 is bad" in http.get("/status/api/v2/incidents.json").text
+            assert http.post("/api/v1/incidents/999/drill", json={"by": "d"}).status_code == 404
+            marked = http.post(f"/api/v1/incidents/{iid}/drill", json={"by": "drill-bot"})
+            assert marked.status_code == 200 and marked.json()["is_drill"] is True
+            assert "v2 is bad" not in http.get("/status/api/v2/incidents.json").text

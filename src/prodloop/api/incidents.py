@@ -16,7 +16,12 @@ from prodloop.api.auth import Principal, require_reader
 from prodloop.api.state import get_state
 from prodloop.errors import ValidationError
 from prodloop.incidents.comms import list_updates, post_status_update
-from prodloop.incidents.lifecycle import acknowledge_incident, get_incident, list_incidents
+from prodloop.incidents.lifecycle import (
+    acknowledge_incident,
+    get_incident,
+    list_incidents,
+    mark_drill,
+)
 from prodloop.incidents.mitigation import mitigate_by_rollback
 from prodloop.incidents.timeline import read_timeline
 from prodloop.web.status import status_cache
@@ -105,6 +110,17 @@ def post_ack(
     """Acknowledge the incident and its firing alerts: escalation stops."""
     control = get_state(request)
     return acknowledge_incident(control.engine, incident_id, body.by, control.clock.now()).to_dict()
+
+
+@router.post("/api/v1/incidents/{incident_id}/drill", summary="Mark an incident as a drill's")
+def post_drill(
+    request: Request, _principal: Reader, incident_id: IncidentId, body: Annotated[ActorIn, Body()]
+) -> dict[str, Any]:
+    """Flag the incident as caused by a drill: the public status page stops showing it."""
+    control = get_state(request)
+    marked = mark_drill(control.engine, incident_id, body.by, control.clock.now())
+    status_cache(request).invalidate()
+    return marked.to_dict()
 
 
 @router.post("/api/v1/incidents/{incident_id}/mitigate", summary="Mitigate an incident")

@@ -452,3 +452,16 @@ def acknowledge_incident(engine: Engine, incident_id: int, by: str, now: float) 
         if set_once(conn, incident_id, "acknowledged_at", now, now):
             record(conn, incident_id, now, "acknowledged", f"{who} acknowledged", actor=who)
         return get_incident(conn, incident.id)
+
+
+def mark_drill(engine: Engine, incident_id: int, by: str, now: float) -> Incident:
+    """Flag an incident as a drill's: it leaves the public status page (drill view only)."""
+    who = check_actor(by, doing="marks the drill")
+    with engine.begin() as conn:
+        incident = get_incident(conn, incident_id, field="id")
+        if not incident.is_drill:
+            conn.execute(
+                update(incidents).where(incidents.c.id == incident_id).values(is_drill=True)
+            )
+            record(conn, incident_id, now, "marked_drill", f"{who} marked it a drill", actor=who)
+        return get_incident(conn, incident.id)

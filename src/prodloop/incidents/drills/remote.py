@@ -170,6 +170,10 @@ async def _follow(
                 continue
             incident = fresh[-1]  # the oldest new one: the list is the newest first
             echo(f"incident {incident['id']} opened at +{incident['detected_at'] - fault_at:.0f}s")
+            # Off the staging status page at once: a drill's incident is never a public one.
+            await api.call(
+                "POST", f"/api/v1/incidents/{incident['id']}/drill", json={"by": ON_CALL}
+            )
             if not is_auto_ack:
                 echo(f"waiting for a person: prodloop incident ack {incident['id']} --by NAME")
         incident = await api.call("GET", f"/api/v1/incidents/{incident['id']}")
@@ -256,7 +260,7 @@ def run_remote_drill(
         f"real time against {target.api_url}",
         runbook_path=runbook_path,
         notes=tuple(notes),
-        is_drill_marked=False,
+        is_drill_marked=detail is not None,
     )
     path = output or Path("ops/drills") / f"{day.isoformat()}-{scenario.name}-staging.md"
     return dataclasses.replace(report, report_path=write_report(report, path))

@@ -85,7 +85,7 @@ class DrillReport:
     report_path: Path | None = None
     runbook_path: str | None = None
     notes: Sequence[str] = field(default_factory=tuple)
-    is_drill_marked: bool = True  # a staging incident stays a real one (no API marks it)
+    is_drill_marked: bool = True  # an incident found is marked as a drill's, on any target
 
     @property
     def is_passed(self) -> bool:
