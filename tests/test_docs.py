@@ -27,7 +27,10 @@ def test_configuration_doc_lists_every_setting() -> None:
 
 def _commands(group: click.Group, prefix: str = "prodloop") -> list[str]:
     names = []
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             names.extend(_commands(command, f"{prefix} {name}"))
         else:

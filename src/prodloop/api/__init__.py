@@ -1,5 +1,5 @@
-"""The control-plane REST API (FastAPI, OpenAPI at /docs)."""
+"""The control-plane REST API (FastAPI, OpenAPI at /docs); the app is in prodloop.api.app.
 
-from prodloop.api.app import create_control_app
-
-__all__ = ["create_control_app"]
+Nothing is imported here: the CLI uses small parts of this package (request models), and
+importing the whole app with its dashboard would slow every command's start.
+"""

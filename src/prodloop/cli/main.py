@@ -2,62 +2,84 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from prodloop import __version__
-from prodloop.cli.alerts import alerts
-from prodloop.cli.analytics import analytics
-from prodloop.cli.artifact import artifact
-from prodloop.cli.backlog import backlog
-from prodloop.cli.db import db
-from prodloop.cli.demo import demo, demo_upstream
-from prodloop.cli.drill import drill
-from prodloop.cli.experiment import experiment
-from prodloop.cli.export import export, slo_export
-from prodloop.cli.feedback import feedback
-from prodloop.cli.flags import flags
-from prodloop.cli.incidents import incident, postmortem, status
-from prodloop.cli.init import init
-from prodloop.cli.launch import launch
-from prodloop.cli.oncall import oncall
-from prodloop.cli.releases import deploy, rollback, rollout, weights_command
-from prodloop.cli.review import review
-from prodloop.cli.review_quarterly import quarterly
-from prodloop.cli.runbooks import runbook
-from prodloop.cli.slo import slo
-from prodloop.cli.stats import stats
-from prodloop.cli.statuspage import statuspage
-from prodloop.cli.up import up
-from prodloop.cli.users import tokens, users
 from prodloop.errors import ProdloopError
 
+# Each command is imported when it runs, not when `prodloop` starts: together they import
+# the gateway, the control plane with its dashboard, numpy and more, which every command
+# would pay for (about a second) even for --help.
+COMMANDS: dict[str, str] = {
+    "init": "prodloop.cli.init:init",
+    "up": "prodloop.cli.up:up",
+    "stats": "prodloop.cli.stats:stats",
+    "slo": "prodloop.cli.slo:slo",
+    "alerts": "prodloop.cli.alerts:alerts",
+    "oncall": "prodloop.cli.oncall:oncall",
+    "export": "prodloop.cli.export:export",
+    "db": "prodloop.cli.db:db",
+    "demo": "prodloop.cli.demo:demo",
+    "demo-upstream": "prodloop.cli.demo:demo_upstream",
+    "artifact": "prodloop.cli.artifact:artifact",
+    "deploy": "prodloop.cli.releases:deploy",
+    "rollout": "prodloop.cli.releases:rollout",
+    "rollback": "prodloop.cli.releases:rollback",
+    "weights": "prodloop.cli.releases:weights_command",
+    "flags": "prodloop.cli.flags:flags",
+    "incident": "prodloop.cli.incidents:incident",
+    "status": "prodloop.cli.incidents:status",
+    "postmortem": "prodloop.cli.incidents:postmortem",
+    "runbook": "prodloop.cli.runbooks:runbook",
+    "statuspage": "prodloop.cli.statuspage:statuspage",
+    "drill": "prodloop.cli.drill:drill",
+    "feedback": "prodloop.cli.feedback:feedback",
+    "analytics": "prodloop.cli.analytics:analytics",
+    "users": "prodloop.cli.users:users",
+    "tokens": "prodloop.cli.users:tokens",
+    "review": "prodloop.cli.review:review",
+    "backlog": "prodloop.cli.backlog:backlog",
+    "experiment": "prodloop.cli.experiment:experiment",
+    "launch": "prodloop.cli.launch:launch",
+}
+# Subcommands that live in another module than their group.
+SUBCOMMANDS: dict[str, dict[str, str]] = {
+    "slo": {"export": "prodloop.cli.export:slo_export"},
+    "review": {"quarterly": "prodloop.cli.review_quarterly:quarterly"},
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _load(spec: str) -> click.Command:
+    module, _, name = spec.partition(":")
+    command = getattr(importlib.import_module(module), name)
+    assert isinstance(command, click.Command), spec
+    return command
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        command = _load(COMMANDS[cmd_name])
+        if isinstance(command, click.Group):
+            for name, spec in SUBCOMMANDS.get(cmd_name, {}).items():
+                command.add_command(_load(spec), name)
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="prodloop")
 def cli() -> None:
     """prodloop runs the production loop of an LLM application."""
-
-
-slo.add_command(slo_export, "export")
-for command in (init, up, stats, slo, alerts, oncall, export, db, demo, demo_upstream, artifact):
-    cli.add_command(command)
-for command in (deploy, rollout, rollback, weights_command):
-    cli.add_command(command)
-cli.add_command(flags)
-for command in (incident, status, postmortem):
-    cli.add_command(command)
-cli.add_command(runbook)
-cli.add_command(statuspage)
-cli.add_command(drill)
-cli.add_command(feedback)
-cli.add_command(analytics)
-cli.add_command(users)
-cli.add_command(tokens)
-review.add_command(quarterly)
-for command in (review, backlog, experiment, launch):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -139,7 +139,7 @@ def command_problem(text: str, cli: click.Command) -> str | None:
             skip_next = "=" not in token and _option_takes_value(options[name])
             continue
         if isinstance(command, click.Group) and not is_dispatched:
-            sub = command.commands.get(token)
+            sub = command.get_command(click.Context(command), token)  # lazy groups load it
             if sub is None:
                 return f"`{text}`: `{' '.join(path)}` has no command '{token}'"
             command, path = sub, [*path, token]
