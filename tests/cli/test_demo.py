@@ -1,34 +1,39 @@
-"""`prodloop demo`: the main job on the embedded default, as `make demo` runs it."""
+"""`prodloop demo` refuses what it cannot tell its story on; `prodloop demo-upstream`'s
+profiles. The whole demo run is in tests/demo."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from prodloop.store import connect
+from prodloop.store.schema import deployments
 from tests.cli.conftest import run_cli
 
 
-def _client_statuses(out: str, service: str) -> dict[int, int]:
-    line = next(row for row in out.splitlines() if row.startswith(f"{service}: client saw"))
-    return {int(code): int(n) for code, n in re.findall(r"(\d{3}): (\d+)", line)}
+def test_demo_refuses_a_store_that_is_in_use(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'used.db'}"
+    engine = connect(url)
+    with engine.begin() as conn:
+        conn.execute(
+            deployments.insert().values(
+                service="chat",
+                version="v7",
+                upstream="http://127.0.0.1:9/v1",
+                deployed_by="someone",
+                created_at=1.0,
+                status="live",
+            )
+        )
+    engine.dispose()
+    result = run_cli("demo", "--store", url, "--quick", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "empty store" in result.stderr and "--store" in result.stderr
+    assert not (tmp_path / ".prodloop").exists()  # nothing written
 
 
-def test_demo_measures_what_the_clients_saw(tmp_path: Path) -> None:
-    result = run_cli("demo", "--requests", "60", "--concurrency", "6", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert (tmp_path / ".prodloop" / "prodloop.db").exists()  # the embedded default store
-    header = next(row for row in out.splitlines() if row.startswith("service"))
-    for column in ("requests", "errors", "p50", "p95", "p99", "ttft p50", "tokens in", "cost/req"):
-        assert column in header
-    assert "transport failures 0" in out
-    assert "dropped 0" in out
-    for service, version in (("chat", "v1"), ("assist", "v2")):
-        statuses = _client_statuses(out, service)
-        assert sum(statuses.values()) == 60
-        row = next(r for r in out.splitlines() if r.startswith(f"{service} "))
-        cells = row.split()
-        assert cells[1] == version
-        assert int(cells[2]) == 60  # every request the clients sent was measured
-        server_errors = sum(n for code, n in statuses.items() if code >= 500)
-        assert cells[3] == f"{server_errors / 60 * 100:.2f}%"
+def test_demo_upstream_names_its_profiles() -> None:
+    result = run_cli("demo-upstream", "--profile", "nonsense")
+    assert result.returncode == 2
+    assert "unknown profile 'nonsense'" in result.stderr
+    for profile in ("fast", "realistic", "slow", "flaky", "demo"):
+        assert profile in result.stderr

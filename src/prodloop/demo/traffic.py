@@ -118,3 +118,62 @@ async def send_burst(
 
         await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One chat request a simulated user sends through the gateway."""
+
+    user: str
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the user got back: the status, and the version and request id the gateway named."""
+
+    user: str
+    status: int  # 0: the request failed before any answer
+    version: str
+    request_id: str
+
+
+def gateway_client(base_url: str, key: str, concurrency: int) -> httpx.AsyncClient:
+    """A client of the gateway with a service's key, pooling `concurrency` connections."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        limits=limits,
+        timeout=30.0,
+    )
+
+
+async def send_calls(
+    client: httpx.AsyncClient, calls: list[Call], *, concurrency: int, model: str = "gpt-4o-mini"
+) -> list[Outcome]:
+    """Send each call with its user in `x-prodloop-user`, `concurrency` in flight at once."""
+    outcomes: list[Outcome] = []
+    pending = iter(calls)
+
+    async def worker() -> None:
+        for call in pending:
+            body = {"model": model, "messages": [{"role": "user", "content": call.prompt}]}
+            try:
+                response = await client.post(
+                    "/chat/completions", json=body, headers={"x-prodloop-user": call.user}
+                )
+            except httpx.HTTPError:
+                outcomes.append(Outcome(call.user, 0, "", ""))
+                continue
+            outcomes.append(
+                Outcome(
+                    call.user,
+                    response.status_code,
+                    response.headers.get("x-prodloop-version", ""),
+                    response.headers.get("x-prodloop-request-id", ""),
+                )
+            )
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(calls))))))
+    return outcomes
