@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,3 +37,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_js(page: Any, expression: str, timeout_s: float = 10.0) -> Any:
+    """Poll a JavaScript expression until it is truthy; its value.
+
+    Playwright's own wait_for_function compiles the predicate inside the page once it has
+    to poll, which a strict CSP without 'unsafe-eval' refuses; evaluate() is not subject
+    to the page's CSP, so polling from here works on the pages under test as they are.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s:g} s: {expression}")
+        page.wait_for_timeout(50)

@@ -20,7 +20,7 @@ from prodloop.telemetry.events import RequestEvent
 from prodloop.telemetry.rollups import write_events
 from prodloop.web.widget import MAX_AGE_S
 from tests.api.support import INGEST_KEY, ControlPlane, running_control_plane
-from tests.support import free_port, require_binary
+from tests.support import free_port, require_binary, wait_for_js
 from tests.web.widget_support import (
     AppSite,
     Watcher,
@@ -90,7 +90,7 @@ def page(browser: Browser) -> Iterator[Page]:
 def _open(page: Page, site: AppSite, path: str) -> Watcher:
     watcher = Watcher(page)
     page.goto(site.url + path)
-    page.wait_for_function("window.prodloop && document.querySelector('prodloop-widget')")
+    wait_for_js(page, "window.prodloop && document.querySelector('prodloop-widget')")
     return watcher
 
 
@@ -206,7 +206,7 @@ def test_dialog_by_keyboard_only_stores_the_feedback(
 
     # The watcher does see what the CSP blocks: an inline style the page might add.
     page.evaluate("document.head.append(document.createElement('style'))")
-    page.wait_for_function("window.__violations.length > 0")
+    wait_for_js(page, "window.__violations.length > 0")
     assert watcher.violations()[0].startswith("style-src-elem blocked inline")
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from prodloop.clock import ManualClock
 from prodloop.store.schema import analytics_events
 from tests.api.support import API_TOKEN, ControlPlane, running_control_plane
-from tests.support import require_binary
+from tests.support import require_binary, wait_for_js
 from tests.web.dashboard.conftest import Dashboard
 from tests.web.dashboard.support import HOSTILE, NOW, SERVICES_YAML, login
 from tests.web.dashboard.test_browser import WIDTHS, Session
@@ -267,15 +267,14 @@ def test_build_a_funnel_in_the_browser(browser: Browser, plane: ControlPlane) ->
         assert page.locator("table.funnel-breakdown tbody tr").count() == 2
         image = page.locator(".an-heatmap img")
         image.scroll_into_view_if_needed()
-        page.wait_for_function(
-            "() => document.querySelector('.an-heatmap img').naturalWidth === 1280", timeout=10_000
-        )
+        wait_for_js(page, "document.querySelector('.an-heatmap img').naturalWidth === 1280")
         assert viewer.errors == []
         for name, (width, height) in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
-            page.wait_for_function(  # the chart follows the width
-                "() => { const box = document.querySelector('.funnel-chart');"
-                " return Math.abs(box._plot.width - box.clientWidth) <= 2; }"
+            wait_for_js(  # the chart follows the width
+                page,
+                "(() => { const box = document.querySelector('.funnel-chart');"
+                " return Math.abs(box._plot.width - box.clientWidth) <= 2; })()",
             )
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
