@@ -11,11 +11,15 @@ import click
 
 from prodloop import __version__
 from prodloop.config import DEFAULT_CONFIG_FILE, parse_config
+from prodloop.incidents.runbooks import shipped_runbooks
 
 WORKFLOW_DIR = Path(".github") / "workflows"
 GITHUB_WORKFLOWS = ("prod.yml", "rollback.yml")
 DEFAULT_TEST_COMMAND = "make test"
 DEFAULT_BUILD_COMMAND = "python -m pip wheel --no-deps --wheel-dir dist ."
+
+
+RUNBOOKS_DIR = Path("ops/runbooks")
 
 
 def config_template() -> str:
@@ -142,5 +146,18 @@ def _write_config(path: Path, force: bool) -> None:
     parse_config(text, path=str(path), environ={})  # never write a file we would refuse
     path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {path}")
+    _write_runbooks(path.parent / RUNBOOKS_DIR)
     click.echo("next: export OPENAI_API_KEY, PRODLOOP_GATEWAY_KEY, PRODLOOP_API_TOKEN and")
     click.echo("PRODLOOP_INGEST_KEY, then run `prodloop up`")
+
+
+def _write_runbooks(directory: Path) -> None:
+    """prodloop's own runbooks (triage, restart, rollback), unless the project has some."""
+    if directory.is_dir() and any(directory.glob("*.md")):
+        click.echo(f"kept {directory}")
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for runbook in shipped_runbooks().iterdir():
+        if runbook.name.endswith(".md"):
+            (directory / runbook.name).write_text(runbook.read_text("utf-8"), encoding="utf-8")
+    click.echo(f"wrote {directory}/ (triage, restart, rollback; `prodloop runbook check`)")

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import prodloop
+from prodloop.incidents.runbooks import shipped_runbooks
 
 PRODUCTION = "chat"
 STAGING = "chat-staging"
@@ -174,56 +174,13 @@ ROADMAP = """# Roadmap items ranked beside feedback and post-mortem actions (RIC
   effort: 1
 """
 
-_TARGETS = """targets:
-  detect: 5m
-  page: 5m
-  acknowledge: 15m
-  mitigate: 30m
-  first_update: 15m
-"""
-# Runbooks for a folder without the project's own (ops/runbooks): every paging alert of
-# the guide's SLOs is covered, as the launch checklist asks.
-FALLBACK_RUNBOOKS = {
-    "rollback.md": f"""---
-title: Roll back a bad version
-owner: on-call
-alerts:
-  - 'slo="error-rate"'
-  - 'alertname=~"Canary.+"'
-steps:
-  - title: Confirm that one version is the cause
-    run: prodloop stats --service SERVICE --since 15m --by version
-  - title: Move the traffic back to the previous stable version
-    run: prodloop rollback SERVICE --by YOUR_NAME
-last_drilled: null
-{_TARGETS}---
 
-# Runbook: roll back a bad version
-""",
-    "triage.md": f"""---
-title: Triage an alert
-owner: on-call
-alerts:
-  - 'alertname=~".+(AboveThreshold|BudgetBurn)"'
-steps:
-  - title: See what fires and since when
-    run: prodloop alerts
-  - title: Measure the last minutes by version and model
-    run: prodloop stats --service SERVICE --since 15m --by version,model
-last_drilled: null
-{_TARGETS}---
-
-# Runbook: triage an alert
-""",
-}
-
-
-def _shipped_runbooks() -> Path | None:
-    """The project's runbooks: ./ops/runbooks, else those of the source checkout."""
-    for folder in (Path("ops/runbooks"), Path(prodloop.__file__).parents[2] / "ops/runbooks"):
-        if folder.is_dir() and any(folder.glob("*.md")):
-            return folder
-    return None
+def _shipped_runbooks() -> Path:
+    """The project's runbooks (./ops/runbooks), else the ones prodloop ships."""
+    own = Path("ops/runbooks")
+    if own.is_dir() and any(own.glob("*.md")):
+        return own
+    return Path(str(shipped_runbooks()))
 
 
 def prepare_folder(paths: DemoPaths, *, is_own_store: bool) -> None:
@@ -237,11 +194,6 @@ def prepare_folder(paths: DemoPaths, *, is_own_store: bool) -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{paths.store}{suffix}").unlink(missing_ok=True)
     paths.runbooks.mkdir(parents=True, exist_ok=True)
-    shipped = _shipped_runbooks()
-    if shipped is None:
-        for name, text in FALLBACK_RUNBOOKS.items():
-            (paths.runbooks / name).write_text(text, encoding="utf-8")
-    else:
-        for runbook in shipped.glob("*.md"):
-            shutil.copyfile(runbook, paths.runbooks / runbook.name)
+    for runbook in _shipped_runbooks().glob("*.md"):
+        shutil.copyfile(runbook, paths.runbooks / runbook.name)
     paths.roadmap.write_text(ROADMAP, encoding="utf-8")

@@ -29,6 +29,8 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 from collections.abc import Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import click
@@ -79,6 +81,7 @@ __all__ = [
     "record_drill",
     "runbook_for",
     "runbook_link",
+    "shipped_runbooks",
 ]
 
 PLACEHOLDER_SERVICE = "any-service"  # stands in for the services of a config that has none
@@ -214,3 +217,9 @@ def covered_alerts(runbook: Runbook, runbooks: Sequence[Runbook], config: Config
     rules = alert_rules(config, _rule_services(config))
     names = (rule.alertname for rule in rules if runbook_for(rule.labels, runbooks) is runbook)
     return sorted(set(names))
+
+
+def shipped_runbooks() -> Traversable:
+    """The runbooks prodloop ships (triage, restart, rollback), written for prodloop itself;
+    `prodloop init` copies them into a project's ops/runbooks."""
+    return resources.files("prodloop").joinpath("templates/runbooks")
