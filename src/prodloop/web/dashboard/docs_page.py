@@ -1,5 +1,5 @@
 """Runbooks and weekly reviews, rendered: /runbooks (the folder alerts link to, its front
-matter facts and steps) and /reviews (the Markdown files of docs/reviews, newest first).
+matter facts and steps) and /reviews (the Markdown files of reviews.output_dir, newest first).
 
 Markdown is rendered with raw HTML switched off: a `<script>` written in a file is shown as
 text, and links may only use http, https or mailto (or stay on this site). A name in the URL
@@ -29,7 +29,6 @@ register_nav(NavItem("Runbooks", "/runbooks", order=70))
 register_nav(NavItem("Reviews", "/reviews", order=75))
 
 DEFAULT_RUNBOOKS_DIR = "ops/runbooks"
-REVIEWS_DIR = "docs/reviews"  # where the weekly review writes YYYY-Www.md
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f]+")  # browsers ignore these inside a URL's scheme
@@ -155,23 +154,28 @@ def list_reviews(folder: Path) -> list[Review]:
     return sorted(found, key=lambda review: review.name, reverse=True)
 
 
+def reviews_dir(control: Control) -> Path:
+    """Where the reviews are written (reviews.output_dir)."""
+    return Path(control.config.reviews.output_dir)
+
+
 @router.get("/reviews")
-def reviews_page(request: Request, _user: CurrentUser) -> Response:
-    """The weekly reviews written so far."""
-    return render(
-        request, "reviews.html", {"reviews": list_reviews(Path(REVIEWS_DIR)), "folder": REVIEWS_DIR}
-    )
+def reviews_page(request: Request, _user: CurrentUser, control: Control) -> Response:
+    """The reviews written so far."""
+    folder = reviews_dir(control)
+    return render(request, "reviews.html", {"reviews": list_reviews(folder), "folder": str(folder)})
 
 
 @router.get("/reviews/{name}")
-def review_page(request: Request, _user: CurrentUser, name: str) -> Response:
+def review_page(request: Request, _user: CurrentUser, control: Control, name: str) -> Response:
     """One weekly review, its Markdown rendered safely."""
     stem = name.removesuffix(".md")
     if not _is_name(stem):
         return _not_found(request, "No such review", f"'{name}' is not a review name")
-    found = next((r for r in list_reviews(Path(REVIEWS_DIR)) if r.name == stem), None)
+    folder = reviews_dir(control)
+    found = next((r for r in list_reviews(folder) if r.name == stem), None)
     if found is None:
-        return _not_found(request, "No such review", f"no review '{stem}' in {REVIEWS_DIR}")
+        return _not_found(request, "No such review", f"no review '{stem}' in {folder}")
     try:
         text = found.path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
