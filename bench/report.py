@@ -25,6 +25,7 @@ from report_release import (
     when,
     zero_downtime_section,
 )
+from report_reviews import REVIEW_RESULTS, demo_section, review_section
 
 REFERENCES = ("litellm", "portkey")
 NAMES = {
@@ -491,6 +492,8 @@ def main() -> None:
         lambda rep: funnel_section(rep, read_json("funnel.json"), machine),
         lambda rep: clustering_section(rep, read_json("clustering.json"), machine),
         lambda rep: dashboard_section(rep, read_json("dashboard.json"), machine),
+        lambda rep: review_section(rep, read_json("review.json"), machine),
+        lambda rep: demo_section(rep, read_json("demo.json"), machine),
         lambda rep: profile_section(rep, read_json("profile.json")),
     ]
     for section in sections:
@@ -508,7 +511,9 @@ def main() -> None:
         "",
     )
     machine_section(r, machine)
-    later = separate_runs(machine, RELEASE_RESULTS + INCIDENT_RESULTS + FEEDBACK_RESULTS)
+    later = separate_runs(
+        machine, RELEASE_RESULTS + INCIDENT_RESULTS + FEEDBACK_RESULTS + REVIEW_RESULTS
+    )
     if later:
         r.add(
             "**Measured in a separate, later run** (each script alone, full parameters, same"

@@ -24,7 +24,7 @@ done
 
 mkdir -p bench/.work
 # Only this run's own results: a figure left from an older run must not be reported.
-rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage,drills,public_ingest,funnel,clustering,dashboard}.json
+rm -f bench/.work/{machine,gateways,memory,ingest,sli,profile,tick,detection,judge,zero_downtime,flags,statuspage,drills,public_ingest,funnel,clustering,dashboard,review,demo}.json
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/machine.py start
 
@@ -44,6 +44,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   funnel_args=(--users 5000 --events 100000 --repeats 2)
   clustering_args=(--comments 1000 --rounds 1)
   dashboard_args=(--runs 3)
+  review_args=(--events 100000 --feedback 500 --repeats 1)
+  demo_args=(--quick --runs 1)
   export BENCH_ZD_SECONDS=${BENCH_ZD_SECONDS:-12} # the change comes 10 s in
 else
   gateways_args=()
@@ -60,6 +62,8 @@ else
   funnel_args=()
   clustering_args=()
   dashboard_args=()
+  review_args=()
+  demo_args=()
 fi
 
 failed=()
@@ -89,6 +93,8 @@ run funnel bench/bench_funnel.py ${funnel_args[@]+"${funnel_args[@]}"}
 # Sentence embeddings only when the prodloop[embeddings] extra is in .venv; TF-IDF always.
 run clustering bench/bench_clustering.py ${clustering_args[@]+"${clustering_args[@]}"}
 run dashboard bench/bench_dashboard.py ${dashboard_args[@]+"${dashboard_args[@]}"}
+run review bench/bench_review.py ${review_args[@]+"${review_args[@]}"}
+run demo bench/bench_demo.py ${demo_args[@]+"${demo_args[@]}"}
 
 BENCH_FAILED="${failed[*]-}" "$PY" bench/machine.py end
 "$PY" bench/report.py

@@ -115,7 +115,7 @@ def test_a_clean_two_hour_watch_writes_the_launch_post(tmp_path: Path) -> None:
         assert f"<{url}>" in text
     assert "- Requests served: 720" in text
     assert "error-rate: error_rate 0.00 % ≤ 1.00 %" in text
-    assert "version v2 ramped through 50 → 100 % with 1 passing analyses" in text
+    assert "version v2 ramped through 50 → 100 % with 1 passing analysis" in text
     assert "- Merge → production: 11 min" in text
     kinds = [event.kind for event in read_events(store.engine)]
     assert kinds == ["ga_declared", "watch_started", "watch_passed", "post_written"]

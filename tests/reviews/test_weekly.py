@@ -3,19 +3,23 @@ regression call-out, an empty week, and the CLI."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
 
 from prodloop.reviews.weekly import write_weekly
 from prodloop.store import connect
-from prodloop.store.schema import reviews
+from prodloop.store.schema import analytics_events, reviews
 from tests.cli.conftest import run_cli
 from tests.reviews.support_review import (
+    W47_MONDAY,
     W48_MONDAY,
     ZONE,
+    at,
     config_for,
     write_analytics,
     write_delivery,
@@ -119,10 +123,14 @@ def test_the_review_of_a_generated_week_states_its_figures(store_url: str, tmp_p
     assert row(markdown, "lead time merge → live (median)").endswith("| 30 min | 60 min |")
     assert row(markdown, "change failure rate").endswith("| 33.3 % (1 of 3) | 0.0 % (0 of 1) |")
     assert row(markdown, "time to restore (median)").endswith("| 26 min | – |")
-    assert "ending with the success metric 'first_question'" in markdown
+    assert (
+        "Funnel: the events most users did before the success metric 'first_question', in the "
+        "order users first did them (median time of first occurrence)." in markdown
+    )
     assert row(markdown, "$pageview") == "| $pageview | 10 | 100.0 % | 100.0 % | 0 |"
     assert row(markdown, "first_question") == "| first_question | 4 | 40.0 % | 66.7 % | 2 |"
     assert "8 items (4 last week), 37.5 % negative (25.0 % last week)." in markdown
+    assert "20 analytics events from 10 users." in markdown
     assert row(markdown, "slow answers") == "| slow answers | 3 | 3 |"
 
     html = html_path.read_text()
@@ -147,6 +155,10 @@ def test_the_review_of_a_generated_week_states_its_figures(store_url: str, tmp_p
         "weekly",
         "2026-W48",
         str(md_path),
+    )
+    # Counts agree with their nouns: one incident, two deploys.
+    assert json.loads(written["summary"])["headline"] == (
+        "Weekly review 2026-W48: 900 requests, 1 incident, 2 deploys, 2 SLOs missed, 8 regressions"
     )
     engine.dispose()
 
@@ -231,4 +243,86 @@ def test_a_malformed_roadmap_leaves_a_note_in_the_review(tmp_path: Path) -> None
     backlog = md_path.read_text().split("## Backlog (groomed)")[1]
     assert backlog.strip().startswith("The backlog could not be groomed:")
     assert "roadmap" in backlog
+    engine.dispose()
+
+
+def write_journey(engine: Engine) -> None:
+    """Ten users on Tuesday of W48 whose most popular events come last in their journey:
+    users 0-5 sign up at 10:00, 0-8 search at 10:10, 0-3 ask a first question at 10:20 and
+    all ten give a thumbs up at 10:30. Two more users came the week before and return."""
+    journey = [
+        ("signup", 6, 0),
+        ("search", 9, 10),
+        ("first_question", 4, 20),
+        ("thumbs_up", 10, 30),
+    ]
+    rows = [
+        {"uuid": f"j-{event}-{u}", "event": event, "distinct_id": f"user-{u}",
+         "ts": at(W48_MONDAY, 1, 10) + 60 * minute, "received_at": W48_MONDAY,
+         "source": "prodloop", "properties": "{}"}
+        for event, users, minute in journey
+        for u in range(users)
+    ] + [
+        {"uuid": f"r-{u}-{monday}", "event": "$pageview", "distinct_id": f"returning-{u}",
+         "ts": at(monday, 2, 9), "received_at": monday, "source": "prodloop",
+         "properties": "{}"}
+        for u in range(2)
+        for monday in (W47_MONDAY, W48_MONDAY)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(analytics_events), rows)
+
+
+def test_the_funnel_follows_the_journey_not_popularity(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = connect(url)
+    write_journey(engine)
+    # By popularity: thumbs_up (10 users), search (9), signup (6), first_question (4), which
+    # would read thumbs_up → search → first_question with nobody at the last step.
+    md_path, _ = write_weekly(engine, config_for(url), "2026-W48", NOW, tmp_path / "a")
+    markdown = md_path.read_text()
+    assert (
+        "Funnel: the events most users did before the success metric 'first_question', in the "
+        "order users first did them (median time of first occurrence)." in markdown
+    )
+    assert row(markdown, "signup") == "| signup | 6 | 100.0 % | 100.0 % | 0 |"
+    assert row(markdown, "search") == "| search | 6 | 100.0 % | 100.0 % | 0 |"
+    assert row(markdown, "first_question") == "| first_question | 4 | 66.7 % | 66.7 % | 2 |"
+    assert "| thumbs_up |" not in markdown
+
+    # Without the success metric in the week: the three most used events, in journey order.
+    other = config_for(url, "launch:\n  success_metric:\n    event: purchase\n")
+    md_path, _ = write_weekly(engine, other, "2026-W48", NOW, tmp_path / "b")
+    markdown = md_path.read_text()
+    assert "nobody sent the success metric 'purchase'" in markdown
+    assert row(markdown, "signup") == "| signup | 6 | 100.0 % | 100.0 % | 0 |"
+    assert row(markdown, "search") == "| search | 6 | 100.0 % | 100.0 % | 0 |"
+    assert row(markdown, "thumbs_up") == "| thumbs_up | 6 | 100.0 % | 100.0 % | 0 |"
+    engine.dispose()
+
+
+def test_the_retention_header_has_a_column_per_week_of_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = connect(url)
+    write_journey(engine)
+    md_path, html_path = write_weekly(engine, config_for(url), "2026-W48", NOW, tmp_path)
+    markdown = md_path.read_text()
+    header = "| cohort | users | week 0 | week 1 | week 2 | week 3 |"
+    assert header in markdown
+    rows = markdown.split(header)[1].split("\n\n")[0].strip().splitlines()[1:]
+    # Two cohorts (W47's returning users, W48's newcomers), each with four week cells.
+    assert rows == [
+        "| 2026-11-16 | 2 | 100 % | 100 % | – | – |",
+        "| 2026-11-23 | 10 | 100 % | – | – | – |",
+    ]
+    html = html_path.read_text()
+    found = re.search(r"<table><thead><tr><th>cohort</th>(.*?)</table>", html)
+    assert found is not None
+    head, body = found[1].split("</thead>")
+    assert head.count("<th>") == 5  # users and weeks 0-3 after the cohort column
+    rows = re.findall(r"<tr>(.*?)</tr>", body)
+    assert [re.findall(r"<td>(.*?)</td>", r)[1:] for r in rows] == [
+        ["2", "100 %", "100 %", "–", "–"],
+        ["10", "100 %", "–", "–", "–"],
+    ]
     engine.dispose()

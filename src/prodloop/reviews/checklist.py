@@ -329,7 +329,7 @@ def _canary(conn: Connection, service: str, deployment: Deployment | None) -> Ch
         )  # fmt: skip
     return CheckLine(
         name, title, True, f"{what} promoted by the rollout controller after {passed} passing "
-        f"analyses; it serves 100 %"
+        f"{'analysis' if passed == 1 else 'analyses'}; it serves 100 %"
     )  # fmt: skip
 
 

@@ -449,22 +449,51 @@ class ProductFigures:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def _funnel_steps(by_users: list[tuple[str, int]], success_event: str) -> tuple[list[str], str]:
-    """The steps of the week's funnel and a sentence saying how they were chosen."""
-    others = [name for name, _ in by_users if name != success_event]
-    if any(name == success_event for name, _ in by_users):
-        steps = [*others[: FUNNEL_STEPS - 1], success_event]
-        note = f"the most used events of the week, ending with the success metric '{success_event}'"
-    else:
-        steps = others[:FUNNEL_STEPS]
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _funnel_steps(
+    first_seen: dict[str, dict[str, float]], success_event: str
+) -> tuple[list[str], str]:
+    """The steps of the week's funnel, in the order users take them, and a sentence saying
+    how they were chosen.
+
+    `first_seen` maps each event to each user's first occurrence of it in the week. With
+    the success metric among them, the steps are the events most users did before their
+    first success event, then the success event; without it, the events most users did.
+    Either way the steps are ordered by the median of users' first occurrence, so the
+    funnel follows the journey, not popularity.
+    """
+    journey = {event: _median(list(users.values())) for event, users in first_seen.items()}
+    success = first_seen.get(success_event)
+    if success is not None:
+        before = {
+            event: sum(1 for user, ts in users.items() if user in success and ts < success[user])
+            for event, users in first_seen.items()
+            if event != success_event
+        }
+        ranked = sorted((e for e, n in before.items() if n), key=lambda e: (-before[e], e))
+        picked = sorted(ranked[: FUNNEL_STEPS - 1], key=lambda e: (journey[e], e))
         note = (
-            f"the most used events of the week (nobody sent the success metric '{success_event}')"
+            f"the events most users did before the success metric '{success_event}', "
+            "in the order users first did them (median time of first occurrence)"
         )
+        return [*picked, success_event], note
+    ranked = sorted(first_seen, key=lambda e: (-len(first_seen[e]), e))
+    steps = sorted(ranked[:FUNNEL_STEPS], key=lambda e: (journey[e], e))
+    note = (
+        "the most used events of the week, in the order users first did them (median time "
+        f"of first occurrence; nobody sent the success metric '{success_event}')"
+    )
     return steps, note
 
 
 def product_figures(engine: Engine, config: Config, period: Period) -> ProductFigures:
-    """The funnel of the week's most used events ending at the success metric, and retention."""
+    """The funnel of the week's events in journey order ending at the success metric (see
+    `_funnel_steps`), and the retention of recent weekly cohorts."""
     in_week = and_(analytics_events.c.ts >= period.start, analytics_events.c.ts < period.end)
     with engine.connect() as conn:
         events, users = conn.execute(
@@ -472,27 +501,30 @@ def product_figures(engine: Engine, config: Config, period: Period) -> ProductFi
                 in_week
             )
         ).one()
-        users_per_event = conn.execute(
-            select(analytics_events.c.event, func.count(analytics_events.c.distinct_id.distinct()))
-            .where(in_week)
-            .group_by(analytics_events.c.event)
-            .order_by(
-                func.count(analytics_events.c.distinct_id.distinct()).desc(),
+        firsts = conn.execute(
+            select(
                 analytics_events.c.event,
+                analytics_events.c.distinct_id,
+                func.min(analytics_events.c.ts),
             )
+            .where(in_week)
+            .group_by(analytics_events.c.event, analytics_events.c.distinct_id)
         ).all()
     if not events:
         return ProductFigures(0, 0, "no analytics events this week", [], [])
-    steps, note = _funnel_steps(
-        [(str(name), int(n)) for name, n in users_per_event], config.launch.success_metric.event
-    )
+    first_seen: dict[str, dict[str, float]] = {}
+    for event, user, ts in firsts:
+        first_seen.setdefault(str(event), {})[str(user)] = float(ts)
+    steps, note = _funnel_steps(first_seen, config.launch.success_metric.event)
     time_range = TimeRange(period.start, period.end)
     funnel: list[dict[str, Any]] = []
     if len(steps) >= 2:
         result = compute_funnel(engine, FunnelQuery(tuple(steps), FUNNEL_WINDOW_S, time_range))
         funnel = [step.to_dict() for step in result.steps]
-    else:
+    elif len(first_seen) < 2:
         note = "a single event this week: no funnel"
+    else:
+        note = f"nothing came before the success metric '{steps[0]}' this week: no funnel"
     # Retention cohorts are UTC weeks; starting at noon on the local Monday lands in the
     # same UTC week for any offset within ±12 h, so exactly RETENTION_WEEKS cohorts come back.
     since = period.start - (RETENTION_WEEKS - 1) * 7 * 86400.0 + 43200.0

@@ -30,6 +30,11 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count and its noun, agreeing: `1 incident`, `2 incidents`, `1 analysis`, `3 analyses`."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
 def change(value: float | None) -> str:
     """A relative change: `+12.5 %`, `-3.0 %`, or a dash when last week had none."""
     return DASH if value is None else f"{value * 100:+.1f} %"

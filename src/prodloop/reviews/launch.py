@@ -267,7 +267,8 @@ def launch_post(engine: Engine, config: Config, watch: Watch, now: float) -> str
                 )
             lines.append(
                 f"- Canary: version {deployment.version} ramped through {steps or 'its steps'} %"
-                f" with {analyses} passing analyses, then promoted to 100 %"
+                f" with {analyses} passing {'analysis' if analyses == 1 else 'analyses'},"
+                " then promoted to 100 %"
             )
             lead = deployment.lead_time_s
             if lead is not None:

@@ -149,7 +149,10 @@ def sections(review: WeeklyReview) -> list[tuple[str, list[str]]]:
         )
     )
     p = review.product
-    product = [f"{f.count(p.events)} analytics events from {f.count(p.users)} users.", ""]
+    product = [
+        f"{f.plural(p.events, 'analytics event')} from {f.plural(p.users, 'user')}.",
+        "",
+    ]
     if p.funnel:
         product += [
             f"Funnel: {p.funnel_note}.",
@@ -171,17 +174,23 @@ def sections(review: WeeklyReview) -> list[tuple[str, list[str]]]:
     else:
         product.append(f"Funnel: {p.funnel_note}.")
     if p.retention:
+        # One column per week a cohort can be followed for, whatever the number of cohorts;
+        # a cohort too young for the later weeks gets dashes there.
+        weeks = max(len(c["percentages"]) for c in p.retention)
         product += [
             "",
             "Retention (share of each weekly cohort active in the weeks after):",
             "",
             *table(
-                ["cohort", "users", *(f"week {n}" for n in range(len(p.retention)))],
+                ["cohort", "users", *(f"week {n}" for n in range(weeks))],
                 [
                     [
                         f.when(c["week_start"], tz)[:10],
                         f.count(c["size"]),
-                        *(f.pct(None if v is None else v / 100, 0) for v in c["percentages"]),
+                        *(
+                            f.pct(None if v is None else v / 100, 0)
+                            for v in [*c["percentages"], *[None] * (weeks - len(c["percentages"]))]
+                        ),
                     ]
                     for c in p.retention
                 ],
@@ -190,7 +199,7 @@ def sections(review: WeeklyReview) -> list[tuple[str, list[str]]]:
     out.append(("Funnels and retention", product))
     fb = review.feedback
     feedback = [
-        f"{f.count(fb.count)} items ({f.count(fb.last_count)} last week), "
+        f"{f.plural(fb.count, 'item')} ({f.count(fb.last_count)} last week), "
         f"{f.pct(fb.negative_share, 1)} negative ({f.pct(fb.last_negative_share, 1)} "
         "last week).",
         "",

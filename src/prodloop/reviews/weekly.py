@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from prodloop.config import Config
 from prodloop.errors import ValidationError
 from prodloop.reviews import experiments, grooming
+from prodloop.reviews import formatting as f
 from prodloop.reviews.data import (
     WATCHED,
     Compared,
@@ -76,11 +77,12 @@ class WeeklyReview:
             return f"Weekly review {self.week.label}: no data this week"
         total = self.requests.total.this
         missed = sum(1 for line in self.slos if line.is_met is False)
-        worse = f", {len(self.regressions)} regressions" if self.regressions else ""
+        worse = f", {f.plural(len(self.regressions), 'regression')}" if self.regressions else ""
         return (
-            f"Weekly review {self.week.label}: {total.requests:,} requests, "
-            f"{len(self.incidents)} incidents, {self.dora.deployments} deploys, "
-            f"{missed} SLOs missed{worse}"
+            f"Weekly review {self.week.label}: {f.plural(total.requests, 'request')}, "
+            f"{f.plural(len(self.incidents), 'incident')}, "
+            f"{f.plural(self.dora.deployments, 'deploy')}, "
+            f"{f.plural(missed, 'SLO')} missed{worse}"
         )
 
     def to_dict(self) -> dict[str, Any]:
