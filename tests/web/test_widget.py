@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import select
 
 from prodloop.store.schema import analytics_events, feedback
@@ -20,7 +20,7 @@ from prodloop.telemetry.events import RequestEvent
 from prodloop.telemetry.rollups import write_events
 from prodloop.web.widget import MAX_AGE_S
 from tests.api.support import INGEST_KEY, ControlPlane, running_control_plane
-from tests.support import free_port, require_binary, wait_for_js
+from tests.support import free_port, wait_for_js
 from tests.web.widget_support import (
     AppSite,
     Watcher,
@@ -64,20 +64,6 @@ def site(plane: ControlPlane, app_port: int) -> Iterator[AppSite]:
         running.pages["/own-button"] = app_page(widget, key=INGEST_KEY, position="none")
         running.pages["/no-key"] = app_page(widget)
         yield running
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-    yield launched
-    launched.close()
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
 from prodloop.alerting.acks import acknowledge, list_alerts, parse_states
 from prodloop.alerting.deliveries import (
@@ -26,26 +24,11 @@ from prodloop.alerting.silences import (
     list_silences,
     parse_matchers,
 )
-from prodloop.cli.options import config_option
-from prodloop.cli.tables import render_table
+from prodloop.cli.options import config_option, open_store
+from prodloop.cli.tables import render_table, utc_minute
 from prodloop.clock import SystemClock
-from prodloop.config import Config, load_config
 from prodloop.durations import parse_duration
 from prodloop.errors import ValidationError
-from prodloop.store import connect
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _open(ctx: click.Context, config_file: str | None) -> tuple[Config, Engine]:
-    # `--config` works before or after the subcommand's name.
-    chosen = config_file or (ctx.obj or {}).get("config_file")
-    config = load_config(chosen)
-    return config, connect(config.store.url)
 
 
 def _delivery_line(delivery: Delivery) -> str:
@@ -53,7 +36,7 @@ def _delivery_line(delivery: Delivery) -> str:
         f"  #{delivery.id} {delivery.notifier} ({delivery.kind}) {delivery.action} "
         f"alert {delivery.alert_id}: {delivery.attempts} attempt(s), "
         f"last {delivery.last_error or delivery.last_status or '-'} "
-        f"at {_when(delivery.last_attempt_at)}"
+        f"at {utc_minute(delivery.last_attempt_at)}"
     )
 
 
@@ -65,7 +48,7 @@ def _paged(details: dict[str, Any] | None) -> str:
             return f"silenced ({details['silenced_by']})"
         return "no route" if details["route"] is None else "not yet"
     level = details["escalation_level"]
-    text = _when(details["notified_at"])
+    text = utc_minute(details["notified_at"])
     return text + (f", level {level + 1}" if level is not None else "")
 
 
@@ -85,7 +68,7 @@ def alerts(ctx: click.Context, config_file: str | None, state: str, as_json: boo
     if ctx.invoked_subcommand is not None:
         return
     states = parse_states(state)
-    config, engine = _open(ctx, None)
+    config, engine = open_store(ctx, None)
     now = SystemClock().now()
     records = list_alerts(engine, states)
     details = paging_details(engine, [r.id for r in records])
@@ -107,7 +90,7 @@ def alerts(ctx: click.Context, config_file: str | None, state: str, as_json: boo
                 r.severity,
                 format_value(r.value, unit_for(config, r)),
                 format_value(r.threshold, unit_for(config, r)),
-                _when(r.fired_at or r.active_at),
+                utc_minute(r.fired_at or r.active_at),
                 r.acked_by or "-",
                 _paged(details.get(r.id)),
             ]
@@ -133,13 +116,13 @@ def ack(ctx: click.Context, config_file: str | None, alert_id: int, by: str | No
     who = by or os.environ.get("USER") or ""
     if not who.strip():
         raise ValidationError("say who acknowledges", field="--by")
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     result = acknowledge(engine, alert_id, who, SystemClock().now())
     alert = result.alert
     if result.was_already_acked:
         click.echo(
             f"alert {alert.id} was already acknowledged by {alert.acked_by} "
-            f"at {_when(alert.acked_at)}"
+            f"at {utc_minute(alert.acked_at)}"
         )
     else:
         click.echo(f"acknowledged alert {alert.id} ({alert.alertname} on {alert.service})")
@@ -148,7 +131,7 @@ def ack(ctx: click.Context, config_file: str | None, alert_id: int, by: str | No
 def _silence_line(silence: Silence, now: float) -> str:
     matchers = ",".join(f"{k}={v}" for k, v in sorted(silence.matchers.items()))
     return (
-        f"{silence.id}  {silence.status(now)}  {matchers}  until {_when(silence.ends_at)}"
+        f"{silence.id}  {silence.status(now)}  {matchers}  until {utc_minute(silence.ends_at)}"
         f"  by {silence.created_by}: {silence.reason}"
     )
 
@@ -182,7 +165,7 @@ def silence(
     who = by or os.environ.get("USER") or ""
     if not who.strip():
         raise ValidationError("say who silences", field="--by")
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     now = SystemClock().now()
     created = create_silence(
         engine, matchers=matchers, ends_at=now + length, reason=reason, created_by=who, now=now
@@ -199,7 +182,7 @@ def silences(
     ctx: click.Context, config_file: str | None, include_expired: bool, as_json: bool
 ) -> None:
     """List active and pending silences."""
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     now = SystemClock().now()
     found = list_silences(engine, now, include_expired=include_expired)
     if as_json:
@@ -217,7 +200,7 @@ def silences(
 @click.pass_context
 def unsilence(ctx: click.Context, config_file: str | None, silence_id: int) -> None:
     """Lift silence ID now."""
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     now = SystemClock().now()
     lifted = expire_silence(engine, silence_id, now)
     click.echo("lifted: " + _silence_line(lifted, now))
@@ -239,7 +222,7 @@ def deliveries(
     as_json: bool,
 ) -> None:
     """The delivery log: every notification, its attempts and where it stands."""
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     found = list_deliveries(engine, state=state, alert_id=alert_id, limit=limit)
     if as_json:
         attempts = list_attempts(engine, delivery_ids=[d.id for d in found], limit=10_000)
@@ -261,8 +244,8 @@ def deliveries(
             d.state,
             str(d.attempts),
             str(d.last_status or "-"),
-            _when(d.created_at),
-            _when(d.next_attempt_at) if d.state == "pending" else "-",
+            utc_minute(d.created_at),
+            utc_minute(d.next_attempt_at) if d.state == "pending" else "-",
             d.last_error or "",
         ]
         for d in found

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import Engine
 
 from prodloop.analytics.events import count_events
 from prodloop.analytics.funnel import FunnelQuery, FunnelStep, compute_funnel
@@ -23,11 +22,9 @@ from prodloop.analytics.params import (
     parse_window,
 )
 from prodloop.analytics.retention import MODES, compute_retention, parse_mode
-from prodloop.cli.options import config_option
-from prodloop.cli.tables import render_table
+from prodloop.cli.options import config_option, open_store
+from prodloop.cli.tables import render_table, utc_minute
 from prodloop.clock import SystemClock
-from prodloop.config import Config, load_config
-from prodloop.store import connect
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 SIDE = click.IntRange(MIN_SIDE, MAX_SIDE)
@@ -36,18 +33,8 @@ until_option = click.option(
 )
 
 
-def _open(ctx: click.Context, config_file: str | None) -> tuple[Config, Engine]:
-    chosen = config_file or (ctx.obj or {}).get("config_file")
-    config = load_config(chosen)
-    return config, connect(config.store.url)
-
-
 def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _pct(value: float | None) -> str:
@@ -121,15 +108,15 @@ def funnel(
         order=chosen_order,
         breakdown=parse_breakdown(breakdown, field="--breakdown"),
     )
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     result = compute_funnel(engine, query)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
     span = query.time_range
     click.echo(
-        f"funnel ({query.order}, window {window}), first steps {_when(span.since)} "
-        f"to {_when(span.until)}"
+        f"funnel ({query.order}, window {window}), first steps {utc_minute(span.since)} "
+        f"to {utc_minute(span.until)}"
     )
     headers = ["step", "users", "from first", "from previous", "median time", "drop-off"]
     click.echo(render_table(headers, _step_rows(result.steps)))
@@ -167,7 +154,7 @@ def retention(
     now = SystemClock().now()
     chosen = parse_mode(mode, field="--mode")
     span = parse_time_range(since, until, now, since_field="--since", until_field="--until")
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     result = compute_retention(
         engine, span, mode=chosen, start_event=start_event, return_event=return_event
     )
@@ -220,7 +207,7 @@ def heatmap(
     """Write a click heatmap of one page as PNG; print the clicks and rage-click spots."""
     now = SystemClock().now()
     span = parse_time_range(since, until, now, since_field="--since", until_field="--until")
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     found = build_heatmap(engine, config.analytics, page, span, width=width, height=height)
     path = Path(output or f"heatmap-{_slug(page)}.png")
     path.write_bytes(found.png)
@@ -248,7 +235,7 @@ def events(
     """Events captured per name: count, users, first and last seen."""
     now = SystemClock().now()
     span = parse_time_range(since, until, now, since_field="--since", until_field="--until")
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     found = count_events(engine, span)
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
@@ -256,6 +243,6 @@ def events(
     if not found:
         click.echo("no events in the range")
         return
-    rows = [[e.event, str(e.count), str(e.users), _when(e.first_seen), _when(e.last_seen)]
+    rows = [[e.event, str(e.count), str(e.users), utc_minute(e.first_seen), utc_minute(e.last_seen)]
             for e in found]  # fmt: skip
     click.echo(render_table(["event", "count", "users", "first seen", "last seen"], rows))

@@ -11,7 +11,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from prodloop.cli.options import config_option
-from prodloop.cli.tables import render_table
+from prodloop.cli.tables import render_table, utc_minute
 from prodloop.clock import SystemClock
 from prodloop.config import Config, load_config
 from prodloop.durations import parse_duration
@@ -31,12 +31,6 @@ from prodloop.store import connect
 def _open(config_file: str | None) -> tuple[Config, Engine]:
     config = load_config(config_file)
     return config, connect(config.store.url)
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def parse_started(text: str | None, now: float) -> float:
@@ -84,12 +78,12 @@ def _signed(metric: str, value: float | None) -> str:
 
 def _print_result(result: ExperimentResult) -> None:
     metric = result.metric.partition(":")[0]
-    state = f"concluded {_when(result.concluded_at)}" if result.concluded_at else "running"
+    state = f"concluded {utc_minute(result.concluded_at)}" if result.concluded_at else "running"
     click.secho(
         f"experiment {result.name} · flag {result.flag_key} · {result.metric} · {state}", bold=True
     )
     click.echo(
-        f"since {_when(result.started_at)}, until {_when(result.analysed_until)}; "
+        f"since {utc_minute(result.started_at)}, until {utc_minute(result.analysed_until)}; "
         f"control {result.control}; always-valid {100 * (1 - result.alpha):g}% intervals"
     )
     rows = []
@@ -158,7 +152,7 @@ def create(
     )
     click.echo(
         f"created experiment {created.name}: flag {created.flag_key}, metric {created.metric}, "
-        f"from {_when(created.created_at)}"
+        f"from {utc_minute(created.created_at)}"
     )
 
 
@@ -175,7 +169,7 @@ def list_command(config_file: str | None, as_json: bool) -> None:
     if not found:
         click.echo("no experiments")
         return
-    rows = [[e.name, e.flag_key, e.metric, _when(e.created_at),
+    rows = [[e.name, e.flag_key, e.metric, utc_minute(e.created_at),
              (e.verdict or "-") if e.concluded_at else "running"] for e in found]  # fmt: skip
     click.echo(render_table(("name", "flag", "metric", "started", "state"), rows))
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from datetime import UTC, datetime
 
 import click
 import httpx
-from sqlalchemy.engine import Engine
 
-from prodloop.cli.options import config_option
-from prodloop.cli.tables import render_table
+from prodloop.cli.options import config_option, open_store, who_from
+from prodloop.cli.tables import render_table, utc_minute
 from prodloop.clock import SystemClock
-from prodloop.config import Config, load_config
 from prodloop.errors import ValidationError
 from prodloop.feedback.backlog.links import (
     TRACKERS,
@@ -32,7 +28,6 @@ from prodloop.feedback.clusters import (
 )
 from prodloop.feedback.items import STATES, FeedbackItem, list_feedback, load_feedback, read_history
 from prodloop.feedback.triage import CLOSE_STATES, TRIAGE_STATES, close_feedback, triage_feedback
-from prodloop.store import connect
 
 # Comments are the users' text: a terminal escape sequence in one must not reach the screen.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -40,25 +35,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def _printable(text: str) -> str:
     return _CONTROL.sub("?", text)
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _open(ctx: click.Context, config_file: str | None) -> tuple[Config, Engine]:
-    chosen = config_file or (ctx.obj or {}).get("config_file")
-    config = load_config(chosen)
-    return config, connect(config.store.url)
-
-
-def _who(by: str | None) -> str:
-    who = by or os.environ.get("USER") or ""
-    if not who.strip():
-        raise ValidationError("say who you are", field="--by")
-    return who
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -110,7 +86,7 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List feedback, the newest first (or its clusters, the largest first)."""
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     if as_clusters:
         ensure_clusters(engine, config, SystemClock().now())
         found_clusters = list_clusters(engine, limit=limit)
@@ -142,7 +118,7 @@ def list_command(
 def _print_item(item: FeedbackItem) -> None:
     click.secho(f"feedback {item.id} · {item.state}", bold=True)
     details = [
-        ("received", f"{_when(item.created_at)} via {item.source}"),
+        ("received", f"{utc_minute(item.created_at)} via {item.source}"),
         ("rating", item.rating_text + (" (negative)" if item.is_negative else "")),
         ("category", item.category or "-"),
         ("service", " ".join(x for x in (item.service, item.version) if x) or "-"),
@@ -157,7 +133,7 @@ def _print_item(item: FeedbackItem) -> None:
     if item.duplicate_of is not None:
         details.append(("duplicate of", str(item.duplicate_of)))
     if item.is_support:
-        notified = _when(item.support_notified_at) if item.support_notified_at else "not yet"
+        notified = utc_minute(item.support_notified_at) if item.support_notified_at else "not yet"
         details.append(("support", f"{item.support_reason or 'flagged'} (told: {notified})"))
     for name, value in details:
         click.echo(f"  {name:<13}{_printable(value)}")
@@ -173,7 +149,7 @@ def _print_item(item: FeedbackItem) -> None:
 @click.pass_context
 def show(ctx: click.Context, config_file: str | None, feedback_id: int, as_json: bool) -> None:
     """Show feedback ID with its history."""
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     item = load_feedback(engine, feedback_id, field="ID")
     with engine.connect() as conn:
         history = read_history(conn, [feedback_id])
@@ -186,7 +162,7 @@ def show(ctx: click.Context, config_file: str | None, feedback_id: int, as_json:
     for entry in history:
         moved = f"{entry.from_state} → {entry.to_state}" if entry.from_state else entry.to_state
         note = f": {_printable(entry.note)}" if entry.note else ""
-        click.echo(f"  {_when(entry.at)}  {moved} ({_printable(entry.actor)}){note}")
+        click.echo(f"  {utc_minute(entry.at)}  {moved} ({_printable(entry.actor)}){note}")
 
 
 @feedback.command()
@@ -207,8 +183,8 @@ def triage(
     by: str | None,
 ) -> None:
     """Triage feedback ID: triaged, duplicate (with --duplicate-of) or wont_fix."""
-    who = _who(by)
-    _, engine = _open(ctx, config_file)
+    who = who_from(by)
+    _, engine = open_store(ctx, config_file)
     item = triage_feedback(engine, feedback_id, to_state, by=who, now=SystemClock().now(),
                            note=note, duplicate_of=duplicate_of)  # fmt: skip
     extra = f" of {item.duplicate_of}" if item.duplicate_of is not None else ""
@@ -238,8 +214,8 @@ def link(
         raise ValidationError(
             "give either --backlog ID or --create github|linear", field="--backlog"
         )
-    who = _who(by)
-    config, engine = _open(ctx, config_file)
+    who = who_from(by)
+    config, engine = open_store(ctx, config_file)
     clock = SystemClock()
     if backlog_id is not None:
         item = link_backlog(engine, feedback_id, backlog_id, by=who, now=clock.now(), note=note)
@@ -272,8 +248,8 @@ def close(
     by: str | None,
 ) -> None:
     """Close feedback ID as shipped, wont_fix or duplicate."""
-    who = _who(by)
-    _, engine = _open(ctx, config_file)
+    who = who_from(by)
+    _, engine = open_store(ctx, config_file)
     item = close_feedback(engine, feedback_id, as_state, by=who, now=SystemClock().now(),
                           note=note, duplicate_of=duplicate_of)  # fmt: skip
     click.echo(f"feedback {item.id} is {item.state}")
@@ -285,7 +261,7 @@ def close(
 @click.pass_context
 def sync(ctx: click.Context, config_file: str | None, as_json: bool) -> None:
     """Read the state of linked GitHub/Linear issues; close the feedback of finished ones."""
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     clock = SystemClock()
     with httpx.Client() as http:
         outcomes = sync_backlog(engine, config, clock.now(), http=http, sleep=_waiting,
@@ -325,7 +301,7 @@ def clusters(
     as_json: bool,
 ) -> None:
     """Group similar comments and list the groups, the largest first."""
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     now = SystemClock().now()
     run: ClusterRun | None
     if refresh or method is not None:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import Engine
 
-from prodloop.cli.options import config_option
+from prodloop.cli.options import config_option, open_store, who_from
 from prodloop.cli.tables import render_table
 from prodloop.clock import SystemClock
-from prodloop.config import Config, load_config
 from prodloop.errors import ValidationError
 from prodloop.incidents.comms import list_updates, post_status_update, resolve_incident
 from prodloop.incidents.lifecycle import (
@@ -26,26 +23,12 @@ from prodloop.incidents.lifecycle import (
 from prodloop.incidents.mitigation import mitigate_by_rollback
 from prodloop.incidents.postmortem import minutes, parse_action_item, write_postmortem
 from prodloop.incidents.timeline import read_timeline
-from prodloop.store import connect
 
 
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _open(ctx: click.Context, config_file: str | None) -> tuple[Config, Engine]:
-    chosen = config_file or (ctx.obj or {}).get("config_file")
-    config = load_config(chosen)
-    return config, connect(config.store.url)
-
-
-def _who(by: str | None, option: str = "--by") -> str:
-    who = by or os.environ.get("USER") or ""
-    if not who.strip():
-        raise ValidationError("say who you are", field=option)
-    return who
 
 
 @click.group()
@@ -73,7 +56,7 @@ def list_command(
     ctx: click.Context, config_file: str | None, which: str, service: str | None, as_json: bool
 ) -> None:
     """List incidents, the most recent first."""
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     found = list_incidents(engine, which=which, service=service)
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in found], indent=2))
@@ -97,7 +80,7 @@ def list_command(
 @click.pass_context
 def show(ctx: click.Context, config_file: str | None, incident_id: int, as_json: bool) -> None:
     """Show incident ID with its timeline and public updates."""
-    _, engine = _open(ctx, config_file)
+    _, engine = open_store(ctx, config_file)
     with engine.connect() as conn:
         found = get_incident(conn, incident_id, field="ID")
         timeline = read_timeline(conn, incident_id)
@@ -133,8 +116,8 @@ def show(ctx: click.Context, config_file: str | None, incident_id: int, as_json:
 @click.pass_context
 def ack(ctx: click.Context, config_file: str | None, incident_id: int, by: str | None) -> None:
     """Acknowledge incident ID and its firing alerts (escalation stops)."""
-    who = _who(by)
-    _, engine = _open(ctx, config_file)
+    who = who_from(by)
+    _, engine = open_store(ctx, config_file)
     found = acknowledge_incident(engine, incident_id, who, SystemClock().now())
     click.echo(f"incident {found.id} acknowledged at {_when(found.acknowledged_at)}")
 
@@ -151,8 +134,8 @@ def mitigate(
     """Mitigate incident ID: --rollback returns its service to the previous stable version."""
     if not is_rollback:
         raise ValidationError("say how to mitigate (only --rollback is known)", field="--rollback")
-    who = _who(by)
-    config, engine = _open(ctx, config_file)
+    who = who_from(by)
+    config, engine = open_store(ctx, config_file)
     done = mitigate_by_rollback(engine, config, incident_id, SystemClock().now(), by=who)
     assert done.rollback is not None
     click.echo(
@@ -175,8 +158,8 @@ def resolve(
     message: str | None,
 ) -> None:
     """Resolve incident ID with a public 'resolved' update."""
-    who = _who(by)
-    _, engine = _open(ctx, config_file)
+    who = who_from(by)
+    _, engine = open_store(ctx, config_file)
     resolve_incident(engine, incident_id, who, SystemClock().now(), message=message)
     click.echo(f"incident {incident_id} resolved")
 
@@ -205,8 +188,8 @@ def update(
     by: str | None,
 ) -> None:
     """Post a status update on INCIDENT to the public status page."""
-    who = _who(by)
-    _, engine = _open(ctx, config_file)
+    who = who_from(by)
+    _, engine = open_store(ctx, config_file)
     posted = post_status_update(engine, incident_id, new_status, message, who, SystemClock().now())
     click.echo(f"incident {incident_id} is {posted.status}: update {posted.id} published")
 
@@ -238,7 +221,7 @@ def draft(
 ) -> None:
     """Write a post-mortem draft of INCIDENT, filled in from its data."""
     items = [parse_action_item(text) for text in actions]
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     path = write_postmortem(engine, config, incident_id, SystemClock().now(),
                             output_dir=output_dir, action_items=items, overwrite=force)  # fmt: skip
     click.echo(f"wrote {path}")

@@ -4,15 +4,13 @@ and show the page as the public sees it."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 
 import click
-from sqlalchemy.engine import Engine
 
-from prodloop.cli.options import config_option
+from prodloop.cli.options import config_option, open_store, who_from
+from prodloop.cli.tables import utc_minute
 from prodloop.clock import SystemClock
-from prodloop.config import Config, load_config
 from prodloop.durations import parse_duration
 from prodloop.errors import ValidationError
 from prodloop.incidents.statuspage import statuspage_json
@@ -23,26 +21,6 @@ from prodloop.incidents.statuspage.manual import (
     set_override,
 )
 from prodloop.incidents.statuspage.model import COMPONENT_STATES, build_page, component_names
-from prodloop.store import connect
-
-
-def _open(ctx: click.Context, config_file: str | None) -> tuple[Config, Engine]:
-    chosen = config_file or (ctx.obj or {}).get("config_file")
-    config = load_config(chosen)
-    return config, connect(config.store.url)
-
-
-def _who(by: str | None) -> str:
-    who = by or os.environ.get("USER") or ""
-    if not who.strip():
-        raise ValidationError("say who makes the change", field="--by")
-    return who
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def parse_time(text: str, field: str) -> float:
@@ -86,7 +64,7 @@ def component(
     clear: bool,
 ) -> None:
     """Pin SERVICE's public state, overriding what alerts say."""
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     known = list(component_names(config))
     if clear:
         clear_override(engine, service, known=known)
@@ -106,12 +84,12 @@ def component(
         service,
         status=state,
         reason=reason,
-        set_by=_who(by),
+        set_by=who_from(by, "say who makes the change"),
         now=now,
         known=known,
         expires_at=expires_at,
     )
-    click.echo(f"{service}: {override.status} until {_when(override.expires_at)}")
+    click.echo(f"{service}: {override.status} until {utc_minute(override.expires_at)}")
 
 
 @statuspage.command()
@@ -136,7 +114,7 @@ def maintenance(
     by: str | None,
 ) -> None:
     """Schedule maintenance: its components show under_maintenance while it lasts."""
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     known = list(component_names(config))
     for name in components:
         require_component(name, known, "--component")
@@ -147,13 +125,14 @@ def maintenance(
         message=message,
         starts_at=parse_time(start, "--start"),
         ends_at=parse_time(end, "--end"),
-        created_by=_who(by),
+        created_by=who_from(by, "say who makes the change"),
         now=SystemClock().now(),
         known=known,
     )
     click.echo(
         f"maintenance m{created.id}: {created.title} "
-        f"({', '.join(created.components)}) {_when(created.starts_at)} - {_when(created.ends_at)}"
+        f"({', '.join(created.components)}) "
+        f"{utc_minute(created.starts_at)} - {utc_minute(created.ends_at)}"
     )
 
 
@@ -163,7 +142,7 @@ def maintenance(
 @click.pass_context
 def show(ctx: click.Context, config_file: str | None, as_json: bool) -> None:
     """Print the page as the public sees it."""
-    config, engine = _open(ctx, config_file)
+    config, engine = open_store(ctx, config_file)
     page = build_page(engine, config, SystemClock().now())
     if as_json:
         click.echo(json.dumps(statuspage_json.summary(page), indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from prodloop.telemetry.sli import Slis
 
@@ -22,6 +23,13 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     parts = [line(headers), line(["-" * w for w in widths])]
     parts.extend(line(row) for row in rows)
     return "\n".join(parts)
+
+
+def utc_minute(ts: float | None) -> str:
+    """A Unix time to the minute, in UTC; "-" for none."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _ms(value: float | None) -> str:

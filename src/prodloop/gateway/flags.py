@@ -13,19 +13,15 @@ request's path; a poll asks only for the config's ETag and reloads when it chang
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from prodloop.gateway.polling import StorePoller
 from prodloop.releases.flags.client import FlagSet
 from prodloop.releases.flags.evaluate import compile_flag
 from prodloop.releases.flags.store import config_etag, flag_config
-
-log = logging.getLogger("prodloop.gateway")
 
 POLL_INTERVAL_S = 0.5
 
@@ -60,52 +56,29 @@ class GatewayFlags:
         return kept
 
 
-class FlagsPoller:
+class FlagsPoller(StorePoller[FlagSet | None, bool]):
     """Keeps a GatewayFlags in step with the store's flags (≤ `interval_s` stale)."""
+
+    subject = "the flag config"
+    kept = "flags"
 
     def __init__(
         self, engine: Engine, flags: GatewayFlags, interval_s: float = POLL_INTERVAL_S
     ) -> None:
-        self.engine = engine
+        super().__init__(engine, interval_s)
         self.flags = flags
-        self.interval_s = interval_s
-        self.polls = 0
-        self.errors = 0  # failed reads, counted and logged; the last config stays in force
 
-    def _read(self) -> FlagSet | None:
+    def read(self) -> FlagSet | None:
+        """The store's config, or None when its ETag is the one already loaded."""
         etag = config_etag(self.engine)
         if etag == self.flags.flagset.etag:
             return None
         config = flag_config(self.engine)
         return FlagSet({f.key: compile_flag(f) for f in config.flags}, config.etag)
 
-    def prime(self) -> None:
-        """Load the config once, before the gateway serves its first request."""
-        try:
-            fresh = self._read()
-        except Exception:
-            self.errors += 1
-            log.exception("reading the flag config failed; the poll will retry")
-            return
-        if fresh is not None:
-            self.flags.flagset = fresh
-
-    async def poll_once(self) -> bool:
-        """Read the config in a thread; True when a new one was loaded."""
-        fresh = await asyncio.to_thread(self._read)
-        self.polls += 1
+    def apply(self, fresh: FlagSet | None) -> bool:
+        """True when a new config was loaded."""
         if fresh is None:
             return False
         self.flags.flagset = fresh
         return True
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll every `interval_s` until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except Exception:
-                self.errors += 1
-                log.exception("reading the flag config failed; keeping the current flags")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)

@@ -9,8 +9,6 @@ rule in a production store cannot reach its traffic.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +20,7 @@ from sqlalchemy.engine import Engine
 from prodloop.config import FaultRule
 from prodloop.errors import ValidationError
 from prodloop.gateway.faults import FaultInjector
+from prodloop.gateway.polling import StorePoller
 from prodloop.store.schema import fault_rules
 
 log = logging.getLogger("prodloop.gateway")
@@ -76,42 +75,24 @@ def replace_fault_rules(
     return read_fault_rules(engine)
 
 
-class FaultsPoller:
+class FaultsPoller(StorePoller[list[FaultRule], bool]):
     """Keeps a gateway's runtime fault rules in step with the store (≤ `interval_s` stale)."""
+
+    subject = "the runtime fault rules"
+    kept = "ones"
 
     def __init__(
         self, engine: Engine, injector: FaultInjector, interval_s: float = POLL_INTERVAL_S
     ) -> None:
-        self.engine = engine
+        super().__init__(engine, interval_s)
         self.injector = injector
-        self.interval_s = interval_s
-        self.polls = 0
-        self.errors = 0  # failed reads, counted and logged; the last rules stay in force
 
-    def prime(self) -> None:
-        """Load the rules once, before the gateway serves its first request."""
-        try:
-            self.injector.set_runtime_rules(read_fault_rules(self.engine))
-        except Exception:
-            self.errors += 1
-            log.exception("reading the runtime fault rules failed; the poll will retry")
+    def read(self) -> list[FaultRule]:
+        return read_fault_rules(self.engine)
 
-    async def poll_once(self) -> bool:
-        """Read the rules in a thread; True when they changed."""
-        rules = await asyncio.to_thread(read_fault_rules, self.engine)
-        self.polls += 1
-        changed = self.injector.set_runtime_rules(rules)
+    def apply(self, fresh: list[FaultRule]) -> bool:
+        """True when the rules changed."""
+        changed = self.injector.set_runtime_rules(fresh)
         if changed:
-            log.info("runtime fault rules now: %d rule(s)", len(rules))
+            log.info("runtime fault rules now: %d rule(s)", len(fresh))
         return changed
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll every `interval_s` until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except Exception:
-                self.errors += 1
-                log.exception("reading the runtime fault rules failed; keeping the current ones")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)

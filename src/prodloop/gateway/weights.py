@@ -9,9 +9,6 @@ finish on the version they were sent to.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 from collections.abc import Mapping, Sequence
 
@@ -19,10 +16,9 @@ from sqlalchemy.engine import Engine
 
 from prodloop.config import SecretRef, Version
 from prodloop.gateway.app import GatewayApp
+from prodloop.gateway.polling import StorePoller
 from prodloop.gateway.routing import VersionTarget
 from prodloop.releases.routing import VersionRoute, read_routes
-
-log = logging.getLogger("prodloop.gateway")
 
 POLL_INTERVAL_S = 0.25
 
@@ -59,38 +55,23 @@ def apply_routes(
     return changed
 
 
-class WeightsPoller:
-    """Polls the weights table for one gateway app until stopped."""
+class WeightsPoller(StorePoller[dict[str, list[VersionRoute]], list[str]]):
+    """Polls the weights table for one gateway app until stopped.
+
+    `prime()` applies the table before serving, so a restarted gateway never routes by
+    prodloop.yaml's weights while a rollout (or a rollback) says otherwise.
+    """
+
+    subject = "the weights table"
+    kept = "weights"
 
     def __init__(self, engine: Engine, app: GatewayApp, interval_s: float = POLL_INTERVAL_S):
-        self.engine = engine
+        super().__init__(engine, interval_s)
         self.app = app
-        self.interval_s = interval_s
-        self.polls = 0
-        self.errors = 0  # failed reads, counted and logged; the last weights stay in force
 
-    def prime(self) -> None:
-        """Apply the table once before serving, so a restarted gateway never routes by
-        prodloop.yaml's weights while a rollout (or a rollback) says otherwise."""
-        try:
-            apply_routes(self.app, read_routes(self.engine))
-        except Exception:
-            self.errors += 1
-            log.exception("reading the weights table failed; the poll will retry")
+    def read(self) -> dict[str, list[VersionRoute]]:
+        return read_routes(self.engine)
 
-    async def poll_once(self) -> list[str]:
-        """Read the table in a thread and apply it here, on the event loop."""
-        routes = await asyncio.to_thread(read_routes, self.engine)
-        self.polls += 1
-        return apply_routes(self.app, routes)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll every `interval_s` until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except Exception:
-                self.errors += 1
-                log.exception("reading the weights table failed; keeping the current weights")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
+    def apply(self, fresh: dict[str, list[VersionRoute]]) -> list[str]:
+        """The services whose weights changed."""
+        return apply_routes(self.app, fresh)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
@@ -25,10 +25,9 @@ from prodloop.store import connect
 from prodloop.store.schema import alerts, notification_deliveries
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.pipeline import Pipeline
-from tests.api.support import ControlPlane, control_config, running_control_plane
-from tests.support import require_binary
+from tests.api.support import ControlPlane, control_config
 from tests.web.dashboard.conftest import Dashboard
-from tests.web.dashboard.support import HOSTILE, NOW, SERVICES_YAML, login
+from tests.web.dashboard.support import HOSTILE, NOW, SERVICES_YAML, login, seeded_plane
 
 # alice holds the daily shift that began at 08:00 on NOW's day; bob takes over at 08:00.
 PAGING_YAML = """
@@ -131,23 +130,9 @@ def oncall_dashboard(tmp_path: Path, seeded_store: Path) -> Iterator[OncallDashb
 @contextmanager
 def oncall_plane(folder: Path, seeded_store: Path) -> Iterator[tuple[ControlPlane, Seeded]]:
     """A real server on a free port over the same data, for the browser tests."""
-    shutil.copy(seeded_store, folder / "prodloop.db")
     paging = PAGING_YAML.format(postmortem_dir=folder / "postmortems")
-    with running_control_plane(folder, control_yaml=SERVICES_YAML + paging,
-                               clock=ManualClock(NOW), start_pipeline=False) as plane:  # fmt: skip
+    with seeded_plane(folder, seeded_store, SERVICES_YAML + paging) as plane:
         yield plane, seed_oncall(plane.engine, plane.config)
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """Debian's chromium under Playwright (skipped where it is missing, unless CI=true)."""
-    path = require_binary("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def overflow_px(page: Page) -> int:

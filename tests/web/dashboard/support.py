@@ -4,14 +4,20 @@ flag change, feedback on one request, and a name that tries to inject a script."
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
+from prodloop.clock import ManualClock
 from prodloop.store.schema import deployments, feedback, flag_audit
 from prodloop.telemetry.events import RequestEvent
 from prodloop.telemetry.rollups import DAY_S, MINUTE_S, write_events
+from tests.api.support import ControlPlane, running_control_plane
 
 NOW = 1_767_225_600.0 + 30 * DAY_S + 9 * 3600 + 30  # 2026-01-31 09:00:30 UTC
 PASSWORD = "correct horse battery"
@@ -142,3 +148,16 @@ def login(http: Any, name: str, password: str = PASSWORD) -> Any:
         data={"name": name, "password": password, "csrf_token": csrf_of(page.text)},
         follow_redirects=False,
     )
+
+
+@contextmanager
+def seeded_plane(
+    folder: Path, seeded_store: Path, control_yaml: str = SERVICES_YAML
+) -> Iterator[ControlPlane]:
+    """A real server on a free port over a copy of the seeded store, its clock stopped at
+    NOW, for the browser tests."""
+    shutil.copy(seeded_store, folder / "prodloop.db")
+    with running_control_plane(
+        folder, control_yaml=control_yaml, clock=ManualClock(NOW), start_pipeline=False
+    ) as running:
+        yield running

@@ -22,7 +22,6 @@ from tests.web.dashboard.oncall_support import (
     DELIVERY_ERROR,
     OncallDashboard,
     Seeded,
-    chromium,
     oncall_dashboard,
     oncall_plane,
     overflow_px,
@@ -186,12 +185,6 @@ def plane(
 ) -> Iterator[tuple[ControlPlane, Seeded]]:
     with oncall_plane(tmp_path_factory.mktemp("alerts-browser"), seeded_store) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_browser_an_operator_acknowledges_with_the_button(

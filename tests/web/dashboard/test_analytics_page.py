@@ -6,23 +6,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from prodloop.clock import ManualClock
 from prodloop.store.schema import analytics_events
-from tests.api.support import API_TOKEN, ControlPlane, running_control_plane
-from tests.support import require_binary, wait_for_js
+from tests.api.support import API_TOKEN, ControlPlane
+from tests.support import wait_for_js
 from tests.web.dashboard.conftest import Dashboard
-from tests.web.dashboard.support import HOSTILE, NOW, SERVICES_YAML, login
+from tests.web.dashboard.support import HOSTILE, NOW, login, seeded_plane
 from tests.web.dashboard.test_browser import WIDTHS, Session
 
 # Who did what, minutes after a start an hour ago: 4 entered, 3 viewed, 1 bought.
@@ -220,22 +218,9 @@ def test_heatmap_image_and_rage_spots(http: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[ControlPlane]:
-    folder = tmp_path_factory.mktemp("analytics-browser")
-    shutil.copy(seeded_store, folder / "prodloop.db")
-    with running_control_plane(
-        folder, control_yaml=SERVICES_YAML, clock=ManualClock(NOW), start_pipeline=False
-    ) as running:
+    with seeded_plane(tmp_path_factory.mktemp("analytics-browser"), seeded_store) as running:
         seed_events(running.engine)
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_build_a_funnel_in_the_browser(browser: Browser, plane: ControlPlane) -> None:

@@ -5,18 +5,15 @@ Screenshots of every page are saved in tests/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from prodloop.clock import ManualClock
-from tests.api.support import API_TOKEN, ControlPlane, running_control_plane
-from tests.support import require_binary
-from tests.web.dashboard.support import CLICKED_MINUTE, NOW, PASSWORD, SERVICES_YAML
+from tests.api.support import API_TOKEN, ControlPlane
+from tests.web.dashboard.support import CLICKED_MINUTE, PASSWORD, seeded_plane
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
@@ -24,22 +21,8 @@ WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[ControlPlane]:
-    folder = tmp_path_factory.mktemp("browser")
-    shutil.copy(seeded_store, folder / "prodloop.db")
-    with running_control_plane(
-        folder, control_yaml=SERVICES_YAML, clock=ManualClock(NOW), start_pipeline=False
-    ) as running:
+    with seeded_plane(tmp_path_factory.mktemp("browser"), seeded_store) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 class Session:

@@ -3,20 +3,17 @@ HTML in Markdown shown as text, empty states, and names that try to leave the fo
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from prodloop.clock import ManualClock
 from prodloop.incidents.runbooks import covered_alerts, load_runbooks
-from tests.api.support import ControlPlane, running_control_plane
-from tests.support import require_binary
+from tests.api.support import ControlPlane
 from tests.web.dashboard.conftest import Dashboard
-from tests.web.dashboard.support import HOSTILE, NOW, SERVICES_YAML, login
+from tests.web.dashboard.support import HOSTILE, login, seeded_plane
 from tests.web.dashboard.test_browser import WIDTHS, Session
 
 RUNBOOK = f"""---
@@ -160,24 +157,12 @@ def test_logged_out_is_sent_to_login(dashboard: Dashboard) -> None:
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[ControlPlane]:
     folder = tmp_path_factory.mktemp("docs-browser")
-    shutil.copy(seeded_store, folder / "prodloop.db")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         write("ops/runbooks/latency.md", RUNBOOK)
         write("docs/reviews/2026-W05.md", REVIEW)
-        with running_control_plane(
-            folder, control_yaml=SERVICES_YAML, clock=ManualClock(NOW), start_pipeline=False
-        ) as running:
+        with seeded_plane(folder, seeded_store) as running:
             yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_runbooks_and_reviews_in_the_browser(browser: Browser, plane: ControlPlane) -> None:

@@ -4,23 +4,20 @@ and the clusters."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from prodloop.clock import ManualClock
 from prodloop.store.schema import feedback, feedback_history
-from tests.api.support import ControlPlane, running_control_plane
-from tests.support import require_binary
+from tests.api.support import ControlPlane
 from tests.web.dashboard.conftest import Dashboard
-from tests.web.dashboard.support import HOSTILE, NOW, SERVICES_YAML, csrf_of, login
+from tests.web.dashboard.support import HOSTILE, NOW, csrf_of, login, seeded_plane
 from tests.web.dashboard.test_browser import WIDTHS, Session
 
 HX = {"HX-Request": "true", "HX-Target": "feedback-detail"}
@@ -258,21 +255,8 @@ def test_clusters_group_similar_comments(dashboard: Dashboard, items: dict[str, 
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[ControlPlane]:
-    folder = tmp_path_factory.mktemp("feedback-browser")
-    shutil.copy(seeded_store, folder / "prodloop.db")
-    with running_control_plane(
-        folder, control_yaml=SERVICES_YAML, clock=ManualClock(NOW), start_pipeline=False
-    ) as running:
+    with seeded_plane(tmp_path_factory.mktemp("feedback-browser"), seeded_store) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_triage_through_the_board(browser: Browser, plane: ControlPlane) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,23 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from prodloop.clock import ManualClock
 from prodloop.releases.flags.model import flag_from_dict
 from prodloop.releases.flags.store import create_flag, flag_audit_log, get_flag, set_rollout
 from prodloop.store.schema import flag_audit, flags
-from tests.api.support import API_TOKEN, ControlPlane, running_control_plane
-from tests.support import require_binary
+from tests.api.support import API_TOKEN, ControlPlane
 from tests.web.dashboard.conftest import Dashboard
-from tests.web.dashboard.support import HOSTILE, NOW, PASSWORD, SERVICES_YAML, csrf_of, login
+from tests.web.dashboard.support import (
+    HOSTILE,
+    NOW,
+    PASSWORD,
+    csrf_of,
+    login,
+    seeded_plane,
+)
 from tests.web.dashboard.test_browser import ARTIFACTS, WIDTHS
 
 RULE = {"attribute": "country", "operator": "in", "value": ["DE", "FR"], "variant": "on"}
@@ -329,23 +333,9 @@ def test_changes_need_the_csrf_token(dashboard: Dashboard) -> None:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[ControlPlane]:
-    folder = tmp_path_factory.mktemp("flags-browser")
-    shutil.copy(seeded_store, folder / "prodloop.db")
-    with running_control_plane(
-        folder, control_yaml=SERVICES_YAML, clock=ManualClock(NOW), start_pipeline=False
-    ) as running:
+    with seeded_plane(tmp_path_factory.mktemp("flags-browser"), seeded_store) as running:
         make_flags(running.engine)
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_browser_edits_a_percentage_then_kills_the_flag(

@@ -24,7 +24,6 @@ from tests.web.dashboard.oncall_support import (
     FIRED_AT,
     OncallDashboard,
     Seeded,
-    chromium,
     oncall_dashboard,
     oncall_plane,
     overflow_px,
@@ -207,12 +206,6 @@ def plane(
 ) -> Iterator[tuple[ControlPlane, Seeded]]:
     with oncall_plane(tmp_path_factory.mktemp("incidents-browser"), seeded_store) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_browser_an_update_posted_here_is_on_the_status_page(

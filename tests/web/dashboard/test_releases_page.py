@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from prodloop.clock import ManualClock
 from prodloop.config import Config
 from prodloop.releases.control import promote_rollout
 from prodloop.releases.deployments import DeployRequest, register_deployment
@@ -28,10 +26,16 @@ from prodloop.store.schema import deployments, rollout_analyses, rollouts, servi
 from prodloop.telemetry.events import RequestEvent
 from prodloop.telemetry.rollups import write_events
 from prodloop.web.dashboard.releases_page import figure
-from tests.api.support import ControlPlane, running_control_plane
-from tests.support import require_binary
+from tests.api.support import ControlPlane
 from tests.web.dashboard.conftest import Dashboard
-from tests.web.dashboard.support import HOSTILE, NOW, PASSWORD, SERVICES_YAML, csrf_of, login
+from tests.web.dashboard.support import (
+    HOSTILE,
+    NOW,
+    PASSWORD,
+    csrf_of,
+    login,
+    seeded_plane,
+)
 from tests.web.dashboard.test_browser import ARTIFACTS, WIDTHS
 
 ACTIONS = ("pause", "resume", "promote", "rollback")
@@ -291,23 +295,9 @@ def test_unknown_services_and_actions_are_404(dashboard: Dashboard) -> None:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[ControlPlane]:
-    folder = tmp_path_factory.mktemp("releases-browser")
-    shutil.copy(seeded_store, folder / "prodloop.db")
-    with running_control_plane(
-        folder, control_yaml=SERVICES_YAML, clock=ManualClock(NOW), start_pipeline=False
-    ) as running:
+    with seeded_plane(tmp_path_factory.mktemp("releases-browser"), seeded_store) as running:
         start_canary(running.engine, running.config)
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _browser_login(browser: Browser, plane: ControlPlane, name: str) -> Any:

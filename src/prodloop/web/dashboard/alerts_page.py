@@ -19,10 +19,10 @@ from prodloop.alerting.paging import unit_for
 from prodloop.alerting.silences import create_silence, expire_silence, list_silences, parse_matchers
 from prodloop.api.state import ControlState
 from prodloop.durations import parse_duration
-from prodloop.errors import ProdloopError, ValidationError
+from prodloop.errors import ValidationError
 from prodloop.web.dashboard.auth import Control, CurrentUser, require_role
 from prodloop.web.dashboard.csrf import verify_csrf
-from prodloop.web.dashboard.service import action_result
+from prodloop.web.dashboard.service import run_action
 from prodloop.web.dashboard.templating import NavItem, register_nav, render
 from prodloop.web.dashboard.users import User
 
@@ -114,20 +114,15 @@ def _changed(response: Response) -> Response:
 @router.post("/alerts/{alert_id}/ack", dependencies=[Depends(verify_csrf)])
 def post_ack(request: Request, user: Operator, control: Control, alert_id: ItemId) -> Response:
     """Operators: acknowledge a firing alert as themselves; escalation stops."""
-    try:
+
+    def act() -> str:
         result = acknowledge(control.engine, alert_id, user.name, control.clock.now())
-    except ProdloopError as exc:
-        return action_result(
-            request, ok=False, message=exc.message, status_code=exc.status_code, back="/alerts"
-        )
-    alert = result.alert
-    if result.was_already_acked:
-        message = f"Alert {alert.id} was already acknowledged by {alert.acked_by}."
-    else:
-        message = f"Acknowledged alert {alert.id} ({alert.alertname} on {alert.service})."
-    return _changed(
-        action_result(request, ok=True, message=message, status_code=200, back="/alerts")
-    )
+        alert = result.alert
+        if result.was_already_acked:
+            return f"Alert {alert.id} was already acknowledged by {alert.acked_by}."
+        return f"Acknowledged alert {alert.id} ({alert.alertname} on {alert.service})."
+
+    return _changed(run_action(request, act, back="/alerts"))
 
 
 def _silence_errors(form: dict[str, str], now: float) -> tuple[dict[str, str], dict[str, Any]]:
@@ -186,12 +181,9 @@ def post_expire(
     request: Request, _user: Operator, control: Control, silence_id: ItemId
 ) -> Response:
     """Operators: lift a silence now."""
-    try:
+
+    def act() -> str:
         lifted = expire_silence(control.engine, silence_id, control.clock.now())
-    except ProdloopError as exc:
-        return action_result(
-            request, ok=False, message=exc.message, status_code=exc.status_code, back="/alerts"
-        )
-    return action_result(
-        request, ok=True, message=f"Lifted silence {lifted.id}.", status_code=200, back="/alerts"
-    )
+        return f"Lifted silence {lifted.id}."
+
+    return run_action(request, act, back="/alerts")

@@ -28,7 +28,7 @@ from prodloop.incidents.postmortem import minutes, postmortem_filename, write_po
 from prodloop.incidents.timeline import read_timeline
 from prodloop.web.dashboard.auth import Control, CurrentUser, require_role
 from prodloop.web.dashboard.csrf import verify_csrf
-from prodloop.web.dashboard.service import action_result
+from prodloop.web.dashboard.service import run_action
 from prodloop.web.dashboard.templating import SECURITY_HEADERS, NavItem, register_nav, render
 from prodloop.web.dashboard.users import User
 from prodloop.web.status import status_cache
@@ -195,15 +195,12 @@ def post_ack(
     request: Request, user: Operator, control: Control, incident_id: IncidentId
 ) -> Response:
     """Operators: acknowledge the incident and its firing alerts."""
-    back = f"/incidents/{incident_id}"
-    try:
+
+    def act() -> str:
         acknowledge_incident(control.engine, incident_id, user.name, control.clock.now())
-    except ProdloopError as exc:
-        return action_result(
-            request, ok=False, message=exc.message, status_code=exc.status_code, back=back
-        )
-    message = f"Incident {incident_id} acknowledged: escalation stops."
-    return _refreshed(action_result(request, ok=True, message=message, status_code=200, back=back))
+        return f"Incident {incident_id} acknowledged: escalation stops."
+
+    return _refreshed(run_action(request, act, back=f"/incidents/{incident_id}"))
 
 
 @router.post("/incidents/{incident_id}/mitigate", dependencies=[Depends(verify_csrf)])
@@ -211,21 +208,18 @@ def post_mitigate(
     request: Request, user: Operator, control: Control, incident_id: IncidentId
 ) -> Response:
     """Operators: roll the incident's service back to its previous stable version."""
-    back = f"/incidents/{incident_id}"
-    try:
+
+    def act() -> str:
         done = mitigate_by_rollback(
             control.engine, control.config, incident_id, control.clock.now(), by=user.name
         )
-    except ProdloopError as exc:
-        return action_result(
-            request, ok=False, message=exc.message, status_code=exc.status_code, back=back
+        assert done.rollback is not None
+        return (
+            f"Rolled {done.rollback.service} back from {done.rollback.from_version} "
+            f"to {done.rollback.to_version}."
         )
-    assert done.rollback is not None
-    message = (
-        f"Rolled {done.rollback.service} back from {done.rollback.from_version} "
-        f"to {done.rollback.to_version}."
-    )
-    return _refreshed(action_result(request, ok=True, message=message, status_code=200, back=back))
+
+    return _refreshed(run_action(request, act, back=f"/incidents/{incident_id}"))
 
 
 @router.post("/incidents/{incident_id}/postmortem", dependencies=[Depends(verify_csrf)])
@@ -233,15 +227,12 @@ def post_postmortem(
     request: Request, _user: Operator, control: Control, incident_id: IncidentId
 ) -> Response:
     """Operators: write the post-mortem draft (an existing draft is kept)."""
-    back = f"/incidents/{incident_id}"
-    try:
+
+    def act() -> str:
         path = write_postmortem(control.engine, control.config, incident_id, control.clock.now())
-    except ProdloopError as exc:
-        return action_result(
-            request, ok=False, message=exc.message, status_code=exc.status_code, back=back
-        )
-    message = f"Drafted {path.name}."
-    return _refreshed(action_result(request, ok=True, message=message, status_code=201, back=back))
+        return f"Drafted {path.name}."
+
+    return _refreshed(run_action(request, act, back=f"/incidents/{incident_id}", status_code=201))
 
 
 @router.get("/incidents/{incident_id}/postmortem")

@@ -4,6 +4,7 @@ requests of a minute, and the operator's rollback."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -197,6 +198,19 @@ def action_result(
     )
 
 
+def run_action(
+    request: Request, act: Callable[[], str], *, back: str, status_code: int = 200
+) -> Response:
+    """Run an action that returns what to tell the user; a refusal is shown as it failed."""
+    try:
+        message = act()
+    except ProdloopError as exc:
+        return action_result(
+            request, ok=False, message=exc.message, status_code=exc.status_code, back=back
+        )
+    return action_result(request, ok=True, message=message, status_code=status_code, back=back)
+
+
 @router.post("/services/{service}/rollback", dependencies=[Depends(verify_csrf)])
 def post_rollback(
     request: Request,
@@ -205,14 +219,11 @@ def post_rollback(
     service: ServiceName,
 ) -> Response:
     """Operators: all traffic back on the previous stable version."""
-    back = f"/services/{_quote(service)}"
-    try:
+
+    def act() -> str:
         result = rollback(
             control.engine, control.config, service, control.clock.now(), by=user.name
         )
-    except ProdloopError as exc:
-        return action_result(
-            request, ok=False, message=exc.message, status_code=exc.status_code, back=back
-        )
-    message = f"Rolled back from {result.from_version} to {result.to_version}."
-    return action_result(request, ok=True, message=message, status_code=200, back=back)
+        return f"Rolled back from {result.from_version} to {result.to_version}."
+
+    return run_action(request, act, back=f"/services/{_quote(service)}")
