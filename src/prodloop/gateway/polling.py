@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -20,7 +21,7 @@ Read = TypeVar("Read")
 Applied = TypeVar("Applied")
 
 
-class StorePoller(Generic[Read, Applied]):
+class StorePoller(ABC, Generic[Read, Applied]):
     """Reads with `read` and applies with `apply` every `interval_s`.
 
     `subject` names what is read and `kept` what stays in force, for the logs.
@@ -35,13 +36,13 @@ class StorePoller(Generic[Read, Applied]):
         self.polls = 0
         self.errors = 0
 
+    @abstractmethod
     def read(self) -> Read:
         """Read from the store; runs in a worker thread."""
-        raise NotImplementedError
 
+    @abstractmethod
     def apply(self, fresh: Read) -> Applied:
         """Apply what `read` returned; runs on the event loop."""
-        raise NotImplementedError
 
     def prime(self) -> None:
         """Read and apply once, before the gateway serves its first request."""
