@@ -136,6 +136,14 @@ def _drive(runtime: Runtime, clock: ManualClock, ticks: int) -> list[loop.TickRe
     return reports
 
 
+def _catch_up(clock: ManualClock) -> None:
+    """The CLI runs in its own process on the real clock: bring the manual clock up to it, so
+    that a deploy it stamped is never in the loop's future. Otherwise, on a slow machine,
+    the canary's first analysis waits until the manual clock passes the real one, and the
+    error-budget page may roll the canary back first."""
+    clock.advance(max(0.0, time.time() - clock.now()))
+
+
 def _cli(config_file: Path, *args: str, env: dict[str, str] | None = None) -> Any:
     return run_cli(*args, "--config", str(config_file), env=env)
 
@@ -185,6 +193,7 @@ def test_deploy_promote_regress_roll_back(
         bad = _cli(config_file, "deploy", "chat", "v3", "--upstream", canary_url,
                    "--steps", "50,100")  # fmt: skip
         assert bad.returncode == 0, bad.stderr
+        _catch_up(clock)
         _await_weights(runtime, {"v2": 50.0, "v3": 50.0})
         waiter = start_cli("rollout", "wait", "chat", "--interval", "0.1s",
                            "--config", str(config_file))  # fmt: skip
