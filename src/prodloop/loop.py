@@ -13,7 +13,7 @@ from prodloop.config import Config
 from prodloop.feedback.tick import run_feedback
 from prodloop.incidents.tick import IncidentReport, run_incidents
 from prodloop.releases.rollouts import RolloutEvent, advance_rollouts
-from prodloop.reviews.tick import run_launch_watch, run_scheduled_reviews
+from prodloop.reviews.tick import run_experiment_watch, run_launch_watch, run_scheduled_reviews
 from prodloop.telemetry.metrics import Metrics
 from prodloop.telemetry.rollups import prune
 
@@ -49,6 +49,7 @@ def tick(
     review_steps = run_launch_watch(engine, config, now) + run_scheduled_reviews(
         engine, config, now
     )
+    review_steps += run_experiment_watch(engine, config, now)
     paging = run_paging(engine, config, now, metrics=metrics)
     return TickReport(
         now=now,

@@ -12,11 +12,13 @@ from prodloop import __version__
 from prodloop.api import (
     alerts,
     analytics,
+    experiments,
     faults,
     feedback,
     flags,
     incidents,
     ingest,
+    launch,
     public,
     releases,
     slis,
@@ -75,6 +77,8 @@ def create_control_app(
     app.include_router(feedback.router)
     app.include_router(analytics.router)
     app.include_router(faults.router)
+    app.include_router(experiments.router)
+    app.include_router(launch.router)
     install_dashboard(app)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["ops"])
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])

@@ -3,7 +3,8 @@
 Besides the config's tokens (full rights), a dashboard user's own API token (`plt_…`) is
 accepted with that user's role: a viewer reads, an operator also acts (ack, silence,
 roll back, rollout actions, incident steps, feedback triage, a status page component's
-state), an admin does everything else too (deploys, weights, flags, faults, maintenance).
+state, experiments, launch sign-offs), an admin does everything else too (deploys,
+weights, flags, faults, maintenance, declaring GA).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _keys(request: Request) -> Keys:
 _OPERATOR_WRITES = re.compile(
     r"/api/v1/(alerts/[^/]+/ack|silences(/[^/]+)?|incidents/[^/]+/[a-z_-]+"
     r"|rollouts/[^/]+/[a-z_-]+|services/[^/]+/rollback|feedback(/.*)?"
-    r"|status/components/[^/]+)"
+    r"|status/components/[^/]+|experiments(/[^/]+/conclude)?|launch/signoffs)"
 )
 # POSTs that only read (OpenFeature evaluation).
 _READING_POSTS = re.compile(r"/ofrep/v1/evaluate/flags(/[^/]+)?")

@@ -59,6 +59,9 @@ class Experiments(StrictModel):
         0.001, gt=0, lt=1, description="sample ratio mismatch flagged below this chi-square p"
     )
     min_samples: int = Field(100, ge=1, description="per variant, before any verdict")
+    check_interval: Duration = Field(
+        "1h", description="the loop concludes experiments with a final verdict this often"
+    )
 
 
 class SuccessMetric(StrictModel):

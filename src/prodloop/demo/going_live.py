@@ -171,7 +171,12 @@ async def experiment(play: Play) -> None:
     if result.verdict == "keep_running":
         play.say(f"experiment '{EXPERIMENT}': {shown}; no verdict yet ({result.reason})")
         return
-    concluded = conclude(stage.engine, stage.config, EXPERIMENT, play.now)
+    # The loop concludes it by itself once the verdict is final; otherwise conclude it here.
+    concluded = (
+        result
+        if result.concluded_at is not None
+        else conclude(stage.engine, stage.config, EXPERIMENT, play.now)
+    )
     play.say(
         f"experiment '{EXPERIMENT}' concluded: {shown} → {concluded.verdict}"
         f"{f' {concluded.winner}' if concluded.winner else ''} ({concluded.reason})"

@@ -114,6 +114,7 @@ class ExperimentResult:
     concluded_at: float | None = None
     crossovers: int = 0  # users seen with more than one variant (kept in their first)
     notes: list[str] = field(default_factory=list)
+    concluded_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (infinite interval ends become None)."""
@@ -509,8 +510,9 @@ def conclude(
     now: float,
     *,
     verdict: str | None = None,
+    by: str | None = None,
 ) -> ExperimentResult:
-    """Stop the experiment and store its verdict, the analysis and when. Without a
+    """Stop the experiment and store its verdict, the analysis, when and by whom. Without a
     `verdict` the test's own is used, and one that says keep_running is refused."""
     experiment = get_experiment(engine, name)
     if experiment.concluded_at is not None:
@@ -524,7 +526,7 @@ def conclude(
             field="verdict",
         )
     final: Verdict = result.verdict if verdict is None else _as_verdict(verdict)
-    concluded = replace(result, verdict=final, concluded_at=now,
+    concluded = replace(result, verdict=final, concluded_at=now, concluded_by=by,
                         winner=result.winner if final == "ship" else None)  # fmt: skip
     with engine.begin() as conn:
         changed = conn.execute(
