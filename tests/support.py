@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +58,18 @@ def wait_for_js(page: Any, expression: str, timeout_s: float = 10.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout_s:g} s: {expression}")
         page.wait_for_timeout(50)
+
+
+@contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 (a free port unless given) in a thread; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

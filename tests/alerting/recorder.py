@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support import serve_http
 
 SLACK_PATH = "/services/T000/B000/XXXX"
 PAGERDUTY_PATH = "/v2/enqueue"
@@ -297,17 +299,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
 def recording_server() -> Iterator[Recorder]:
     """Start the recorder on a free loopback port; stop it after."""
     recorder = Recorder()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
-    server.daemon_threads = True
-    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(_handler(recorder)) as url:
+        recorder.url = url
         yield recorder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 # --- alerts as the evaluator writes them, and a config that pages the recorder -------------

@@ -17,8 +17,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support import serve_http
 
 REPO = "acme/assistant"
 GITHUB_ISSUES = f"/repos/{REPO}/issues"
@@ -248,17 +250,9 @@ def _handler(recorder: TrackerRecorder) -> type[BaseHTTPRequestHandler]:
 def tracker_server() -> Iterator[TrackerRecorder]:
     """Start the recorder on a free loopback port; stop it after."""
     recorder = TrackerRecorder()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
-    server.daemon_threads = True
-    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(_handler(recorder)) as url:
+        recorder.url = url
         yield recorder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def backlog_yaml(url: str) -> str:

@@ -4,14 +4,15 @@ Content-Security-Policy, and a watcher that collects every CSP violation a page 
 from __future__ import annotations
 
 import html
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from playwright.sync_api import ConsoleMessage, Page
+
+from tests.support import serve_http
 
 # The page's own listener: init scripts run outside the page's CSP, the page has no inline
 # script of its own.
@@ -72,15 +73,8 @@ def running_app_site(port: int, csp: str) -> Iterator[AppSite]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(Handler, port):
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 class Watcher:

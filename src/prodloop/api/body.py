@@ -42,11 +42,11 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if encoding in ("gzip", "deflate"):
-        body = _decompress(body, encoding, limit)
+        body = decompress(body, encoding, limit)
     return body
 
 
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     # 16 + MAX_WBITS reads a gzip header; 32 + MAX_WBITS detects zlib or gzip, which
     # accepts the zlib-wrapped "deflate" most clients actually send.
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else 32 + zlib.MAX_WBITS

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from prodloop.api.auth import Principal, require_reader
+from prodloop.api.caching import etag_matches
 from prodloop.api.state import get_state
 from prodloop.errors import NotFoundError, ValidationError
 from prodloop.releases.flags.evaluate import Evaluation, evaluate
@@ -57,13 +58,6 @@ def _who(principal: Principal, actor: str | None) -> str:
     return f"{actor} ({principal.name})" if actor else principal.name
 
 
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
 @router.get("/api/v1/flags", summary="Every flag")
 def get_flags(request: Request, _principal: Reader) -> dict[str, Any]:
     """Every live flag, by key."""
@@ -78,7 +72,7 @@ def get_flag_config(
 ) -> Response:
     """Every flag with an ETag; 304 when If-None-Match already names it."""
     engine = get_state(request).engine
-    if _etag_matches(if_none_match, config_etag(engine)):
+    if etag_matches(if_none_match, config_etag(engine)):
         return Response(status_code=304, headers={"ETag": config_etag(engine)})
     config = flag_config(engine)
     return JSONResponse(config.to_dict(), headers={"ETag": config.etag})
@@ -265,7 +259,7 @@ async def ofrep_evaluate_flags(
     config = flag_config(get_state(request).engine)
     canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), default=str)
     etag = '"' + hashlib.sha256(f"{config.etag}\n{canonical}".encode()).hexdigest()[:32] + '"'
-    if _etag_matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     results = [_ofrep_result(flag, evaluate(flag, context)) for flag in config.flags]
     return JSONResponse({"flags": results, "metadata": {}}, headers={"ETag": etag})

@@ -26,7 +26,7 @@ from prodloop.analytics.capture import (
     check_timestamp,
     to_seconds,
 )
-from prodloop.api.body import _decompress
+from prodloop.api.body import decompress
 from prodloop.api.public_guard import MalformedError, check_batch_size
 from prodloop.errors import ValidationError
 
@@ -44,7 +44,7 @@ def decode_body(body: bytes, content_type: str, query: Mapping[str, str], limit:
         data = form["data"][0].encode()
         compression = form.get("compression", [compression])[0].lower()
     if compression in ("gzip", "gzip-js") or data.startswith(b"\x1f\x8b"):
-        data = _decompress(data, "gzip", limit)
+        data = decompress(data, "gzip", limit)
     elif compression == "base64":
         data = _base64(data)
     elif compression not in ("", "none"):

@@ -26,7 +26,7 @@ table.steps td, table.steps th { border: 1px solid #bbb; padding: .25em .5em;
 """
 
 
-def _leading_heading_dropped(body: str) -> str:
+def leading_heading_dropped(body: str) -> str:
     """The body without its first `# ` heading: the front matter's title replaces it."""
     lines = body.strip().splitlines()
     if lines and lines[0].startswith("# "):
@@ -55,7 +55,7 @@ def _runbook_html(runbook: Runbook) -> str:
             parts.append(f"<tr><td>{number}</td><td>{esc(step.title)}</td><td>{run}</td></tr>")
         parts.append("</table>")
     body = markdown.markdown(
-        _leading_heading_dropped(runbook.body), extensions=["fenced_code", "tables", "sane_lists"]
+        leading_heading_dropped(runbook.body), extensions=["fenced_code", "tables", "sane_lists"]
     )
     parts.extend([body, "</section>"])
     return "\n".join(parts)

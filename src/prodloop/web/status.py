@@ -26,6 +26,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from prodloop.api.auth import Principal, require_reader
+from prodloop.api.caching import etag_matches
 from prodloop.api.state import ControlState, get_state
 from prodloop.durations import parse_duration
 from prodloop.errors import NotFoundError, ValidationError
@@ -227,13 +228,6 @@ _DOCUMENTS: dict[str, tuple[Callable[[PublicPage], bytes], str]] = {
 }
 
 
-def _is_fresh(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
 def _headers(request: Request, etag: str, is_drill: bool) -> dict[str, str]:
     max_age = get_state(request).config.statuspage.max_age_s
     headers = {
@@ -266,7 +260,7 @@ def _send(
     else:
         etag = f'"{hashlib.sha1(body).hexdigest()}"'
     headers = _headers(request, etag, built.page.is_drill_view)
-    if _is_fresh(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 

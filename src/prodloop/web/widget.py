@@ -13,6 +13,8 @@ from importlib import resources
 
 from fastapi import APIRouter, Request, Response
 
+from prodloop.api.caching import etag_matches
+
 router = APIRouter(tags=["widget"])
 
 MAX_AGE_S = 300
@@ -24,13 +26,6 @@ def widget_script() -> tuple[bytes, str]:
     """The widget's bytes and their ETag, read once from the package."""
     body = resources.files("prodloop.web").joinpath("static/widget.js").read_bytes()
     return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-
-
-def _is_fresh(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"], include_in_schema=False)
@@ -46,6 +41,6 @@ def widget_js(request: Request) -> Response:
         "Access-Control-Allow-Origin": "*",
         "X-Content-Type-Options": "nosniff",
     }
-    if _is_fresh(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=MEDIA_TYPE, headers=headers)

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
-from prodloop.incidents.runbook_html import _leading_heading_dropped
+from prodloop.incidents.runbook_html import leading_heading_dropped
 from prodloop.incidents.runbooks import Runbook, covered_alerts, load_runbooks
 from prodloop.web.dashboard.auth import Control, CurrentUser
 from prodloop.web.dashboard.templating import NavItem, register_nav, render
@@ -118,7 +118,7 @@ def runbook_page(request: Request, _user: CurrentUser, control: Control, name: s
             "runbook": found,
             "covers": covered_alerts(found, runbooks, control.config),
             "targets": [(key, duration_text(value)) for key, value in found.targets.items()],
-            "body": safe_markdown(_leading_heading_dropped(found.body)),
+            "body": safe_markdown(leading_heading_dropped(found.body)),
             "file": Path(found.path).name,
         },
     )
